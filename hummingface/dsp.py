@@ -164,8 +164,7 @@ class GriffinLim(nn.Module):
         previous = torch.zeros_like(angles)
         for _ in range(self.n_iter):
             rebuilt = self.stft(self.stft.inverse(magnitude * angles, length))
-            angles = rebuilt - previous * (self.momentum / (1 + self.momentum))
-            angles = angles / angles.abs().clamp_min(1e-8)
+            angles = torch.sgn(torch.add(rebuilt, previous, alpha=-self.momentum / (1 + self.momentum)))
             previous = rebuilt
         return self.stft.inverse(magnitude * angles, length)
 
