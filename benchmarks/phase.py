@@ -32,11 +32,7 @@ def render_notes(count: int, seed: int = 0) -> torch.Tensor:
     for i in range(count):
         program, pitch = PROGRAMS[i % len(PROGRAMS)], int(rng.integers(36, 85))
         renderer.select(0, program)
-        renderer.synth.noteon(0, pitch, 100)
-        held = renderer.render(48000)
-        renderer.synth.noteoff(0, pitch)
-        note = np.concatenate([held, renderer.render(16000)], axis=1).mean(axis=0)
-        renderer.silence()
+        note = renderer.note(pitch, 100, hold_frames=48000, total_frames=64000)
         notes.append(0.5 * note / max(np.abs(note).max(), 1e-6))
     renderer.close()
     return torch.from_numpy(np.stack(notes).astype(np.float32))

@@ -96,6 +96,130 @@ def cmd_data(args: argparse.Namespace) -> None:
         print(f"Wrote {config.out / 'manifest.json'} in {summary.seconds:.1f} s; pieces: {pieces}.")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train a note autoencoder on an NSynth-layout corpus; writes a checkpoint folder (see train/autoencoder.py)."""
+    import dataclasses
+    from pathlib import Path
+
+    import torch
+
+    from hummingface.device import get_device
+    from hummingface.models.autoencoder import AutoencoderConfig
+    from hummingface.train.autoencoder import train
+    from hummingface.train.config import TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    given = {
+        "epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "minutes": args.minutes,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "beta": args.beta,
+        "kl_warmup_steps": args.kl_warmup,
+        "limit": args.limit,
+        "valid_notes": args.valid_notes,
+        "checkpoint_minutes": args.checkpoint_minutes,
+        "seed": args.seed,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
+    if args.resume and (out / "train_config.json").is_file():
+        config = dataclasses.replace(TrainConfig.load(out), **given)
+        if config.model != args.model:
+            raise UserError(f"{out} trains a {config.model!r} model, not {args.model!r}.")
+    else:
+        config = TrainConfig(model=args.model, data=args.data, **given)
+    channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else AutoencoderConfig.channels
+    try:
+        model_config = AutoencoderConfig(latent_size=args.latent_size, channels=channels)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
+    print(
+        f"{config.model}: {metrics['step']} steps ({metrics['epochs']:.2f} epochs) "
+        f"in {metrics['train_minutes']:.1f} min; "
+        f"valid L1 {metrics['valid']['recon/l1']:.4f}, KL {metrics['valid']['kl_nats']:.1f} nats, "
+        f"{metrics['latent']['n_sliders']} sliders; wrote {out}."
+    )
+
+
+def _note_outputs(inputs: list[str], out: str, suffix: str = ".wav"):
+    """Output path per input: ``-o`` is the file for a single input ending in .wav/.flac, else a folder."""
+    from pathlib import Path
+
+    target = Path(out)
+    if target.suffix.lower() in (".wav", ".flac"):
+        if len(inputs) > 1:
+            raise UserError(f"{len(inputs)} inputs need a folder for -o, not the file {target}.")
+        return [target]
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target} exists and is not a folder.")
+    stems = [Path(path).stem for path in inputs]
+    duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if duplicates:
+        raise UserError(f"Several inputs share the stem {duplicates[0]!r}; their outputs would overwrite each other.")
+    return [target / f"{stem}{suffix}" for stem in stems]
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    """Encode and decode notes: each input is brought to 4 s at 16 kHz mono; outputs keep the input's stem."""
+    from hummingface.audio import read_audio, write_audio
+    from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, estimate_pitch
+
+    outputs = _note_outputs(args.inputs, args.output)
+    notes = [read_audio(path, mono=True, max_seconds=600) for path in args.inputs]  # every file checked first
+    model = Timbre.load(args.model, weights=args.weights, device=args.device)
+    for path, (audio, sr), target in zip(args.inputs, notes, outputs, strict=True):
+        note = as_note(audio, sr)
+        pitch = args.pitch
+        if model.conditional and pitch is None:
+            estimate = estimate_pitch(note)
+            pitch = round(estimate) if estimate is not None else 60
+        latent = model.encode(note, SAMPLE_RATE, pitch=pitch)
+        write_audio(target, model.decode(latent, pitch=pitch), SAMPLE_RATE)
+        print(f"{path} -> {target}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    """Notes from the latent space: random (seeded) or set by slider values, at given pitches and families."""
+    from pathlib import Path
+
+    from hummingface.audio import write_audio
+    from hummingface.data.gm import FAMILIES
+    from hummingface.models.timbre import SAMPLE_RATE, Timbre, family_index
+
+    if args.latent is not None:
+        try:
+            sliders = [float(value) for value in args.latent.split(",")]
+        except ValueError:
+            raise UserError(f"--latent {args.latent!r} must be comma-separated numbers, e.g. 1.5,-0.5,0.") from None
+    if args.velocity is not None and not 1 <= args.velocity <= 127:
+        raise UserError(f"Velocity {args.velocity} is not a MIDI velocity (1-127).")
+    pitches = args.pitch or [60]
+    for pitch in pitches:
+        if not 0 <= pitch <= 127:
+            raise UserError(f"Pitch {pitch} is not a MIDI pitch (0-127).")
+    families = [FAMILIES[family_index(family)] for family in args.family] if args.family else [None]
+    grid = len(pitches) * len(families) > 1
+    target = Path(args.output)
+    if not grid and target.suffix.lower() not in (".wav", ".flac"):
+        raise UserError(f"-o {target} must end in .wav or .flac for a single note (give a folder for several).")
+    if grid and target.suffix:
+        raise UserError(f"{len(pitches) * len(families)} notes need a folder for -o, not the file {target}.")
+    model = Timbre.load(args.model, weights=args.weights, device=args.device)
+    for family in families:
+        for pitch in pitches:
+            if args.latent is not None:
+                latent = model.from_sliders(sliders, base=model.base_latent(family, pitch, args.velocity))
+            else:
+                latent = model.random_latent(args.seed, family, pitch, args.temperature, args.velocity)
+            path = target / f"{family or 'any'}-{pitch:03d}-{args.seed}.wav" if grid else target
+            write_audio(path, model.decode(latent, pitch=pitch), SAMPLE_RATE)
+            print(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hummingface", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hummingface {__version__}")
@@ -135,6 +259,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="General MIDI SoundFont that plays the scores and patterns",
     )
     music.set_defaults(func=cmd_data)
+    train = commands.add_parser("train", help="train a note autoencoder (ae, vae, mog-vae, cvae)")
+    train.add_argument("model", choices=["ae", "vae", "mog-vae", "cvae"], help="which model")
+    train.add_argument("--data", default="data/notes-fluidr3", help="NSynth-layout corpus root")
+    train.add_argument("--out", required=True, help="checkpoint folder, e.g. checkpoints/cvae")
+    train.add_argument("--epochs", type=int, help="passes over the training notes (default 20)")
+    train.add_argument("--max-steps", type=int, help="stop after this many steps")
+    train.add_argument("--minutes", type=float, help="stop after this much training time (the LR anneals over it)")
+    train.add_argument("--batch-size", type=int, help="notes per step (default 32)")
+    train.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
+    train.add_argument("--beta", type=float, help="final KL weight (default 0.1)")
+    train.add_argument("--kl-warmup", type=int, help="steps over which beta rises from 0 (default 2000)")
+    train.add_argument("--latent-size", type=int, default=64, help="latent dimensions (default 64)")
+    train.add_argument("--channels", help="conv channels at 128..8 frames, five numbers (default 256,256,384,384,512)")
+    train.add_argument("--limit", type=int, help="use only this many notes per split (smoke tests)")
+    train.add_argument("--valid-notes", type=int, help="validation notes per checkpoint (default 2048)")
+    train.add_argument("--checkpoint-minutes", type=float, help="save this often (default 5)")
+    train.add_argument("--seed", type=int, help="seed for init, batches and noise (default 0)")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--threads", type=int, help="CPU threads for torch")
+    train.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    train.set_defaults(func=cmd_train)
+
+    models = ["ae", "vae", "mog-vae", "cvae"]
+    reconstruct = commands.add_parser("reconstruct", help="encode and decode notes through a timbre model")
+    reconstruct.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any length and rate)")
+    reconstruct.add_argument("-o", "--output", required=True, help="output .wav for one input, else a folder")
+    reconstruct.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
+    reconstruct.add_argument("--pitch", type=int, help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
+    reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
+    reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    reconstruct.set_defaults(func=cmd_reconstruct)
+
+    generate = commands.add_parser("generate", help="notes from a timbre model's latent space")
+    generate.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
+    generate.add_argument("--pitch", type=int, nargs="+", help="MIDI pitches (default 60)")
+    generate.add_argument("--family", nargs="+", help="instrument families: start from their centroids")
+    generate.add_argument("--velocity", type=int, help="MIDI velocity 1-127: moves the latent towards its notes")
+    generate.add_argument("--latent", help="slider values in std units along the PCA directions, e.g. 1.5,-0.5")
+    generate.add_argument("--temperature", type=float, default=1.0, help="spread of random latents (default 1)")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the random latent (default 0)")
+    generate.add_argument("-o", "--output", required=True, help="output .wav, or a folder for several notes")
+    generate.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
+    generate.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    generate.set_defaults(func=cmd_generate)
     return parser
 
 

@@ -36,12 +36,7 @@ def real_notes() -> np.ndarray:
     notes = []
     for program, pitch in [(0, 60), (24, 52), (56, 67), (73, 72)]:
         renderer.select(0, program)
-        renderer.synth.noteon(0, pitch, 100)
-        held = renderer.render(48000)
-        renderer.synth.noteoff(0, pitch)
-        released = renderer.render(16000)
-        renderer.silence()
-        notes.append(np.concatenate([held, released], axis=1).mean(axis=0))
+        notes.append(renderer.note(pitch, 100, hold_frames=48000, total_frames=64000))
     renderer.close()
     notes = np.stack(notes)
     return (0.5 * notes / np.abs(notes).max(axis=1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,149 @@
+"""PyTorch datasets of 4-s, 16-kHz notes: the NSynth layout, and any folder of audio.
+
+Both yield ``(features, labels)``: ``features = transform(audio)`` where ``audio`` is float32 ``(1, 64000)`` in
+[-1, 1] and ``transform`` defaults to :class:`hummingface.dsp.NoteSpectrogram` (the representation every note
+model shares); ``labels`` is a dict that the default ``DataLoader`` collate batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hummingface.audio import fit_length, read_audio
+from hummingface.data.gm import FAMILIES, SOURCES
+from hummingface.errors import UserError
+
+SAMPLE_RATE = 16000
+NOTE_SAMPLES = 64000
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _default_transform() -> Transform:
+    from hummingface.dsp import NoteSpectrogram
+
+    return NoteSpectrogram()
+
+
+def _load_note(path: Path, transform: Transform) -> torch.Tensor:
+    """Any audio file -> 16 kHz mono, trimmed or zero-padded to 4 s -> ``transform((1, 64000))``."""
+    audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, mono=True)
+    with torch.no_grad():
+        return transform(torch.from_numpy(fit_length(audio, NOTE_SAMPLES)))
+
+
+class NSynthDataset(Dataset):
+    """One split of an NSynth-layout corpus: ``root/nsynth-<split>/examples.json`` + ``audio/<note_str>.wav``.
+
+    Works on our renders (:mod:`hummingface.data.notes`) and on the real NSynth download alike.
+
+    Args:
+        root: folder holding ``nsynth-train``, ``nsynth-valid``, ``nsynth-test``.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        families: keep only these families (names like ``"guitar"`` or NSynth indices); ``None`` keeps all.
+        pitches: keep only these MIDI pitches (e.g. ``range(24, 85)``); ``None`` keeps all.
+        sources: keep only these sources (``"acoustic"``, ``"electronic"``, ``"synthetic"`` or indices).
+        transform: ``(1, 64000)`` float32 audio -> features; default ``NoteSpectrogram()``.
+
+    Items are ``(features, labels)`` with labels ``pitch``, ``velocity``, ``family``, ``source``, ``instrument``
+    (ints), ``note_str`` (str) and ``qualities`` (float32 tensor of NSynth's 10 flags).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        families: Iterable[str | int] | None = None,
+        pitches: Iterable[int] | None = None,
+        sources: Iterable[str | int] | None = None,
+        transform: Transform | None = None,
+    ) -> None:
+        self.folder = Path(root) / f"nsynth-{split}"
+        index = self.folder / "examples.json"
+        if not index.is_file():
+            raise UserError(f"{index} does not exist; expected the NSynth layout root/nsynth-{split}/examples.json.")
+        try:
+            examples = json.loads(index.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"{index} cannot be read as JSON ({error}).") from None
+        keep_families = _indices(families, FAMILIES, "family")
+        keep_sources = _indices(sources, SOURCES, "source")
+        keep_pitches = None if pitches is None else set(pitches)
+        self.examples = [
+            example for _, example in sorted(examples.items())
+            if (keep_families is None or example["instrument_family"] in keep_families)
+            and (keep_sources is None or example["instrument_source"] in keep_sources)
+            and (keep_pitches is None or example["pitch"] in keep_pitches)
+        ]
+        self.transform = transform if transform is not None else _default_transform()
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
+        example = self.examples[index]
+        features = _load_note(self.folder / "audio" / f"{example['note_str']}.wav", self.transform)
+        return features, {
+            "pitch": example["pitch"],
+            "velocity": example["velocity"],
+            "family": example["instrument_family"],
+            "source": example["instrument_source"],
+            "instrument": example["instrument"],
+            "note_str": example["note_str"],
+            "qualities": torch.tensor(example["qualities"], dtype=torch.float32),
+        }
+
+
+class FolderDataset(Dataset):
+    """Every audio file under a folder (recursively), as 4-s 16-kHz mono notes labelled by file-name prefix.
+
+    The label is the file name up to its first ``_``: the Free Spoken Digit Dataset's ``7_jackson_32.wav`` is
+    class ``"7"``; a one-shot ``kick_03.wav`` is ``"kick"``. Files are resampled, mixed to mono, and trimmed or
+    zero-padded to 4 s.
+
+    Items are ``(features, labels)`` with labels ``label`` (index into :attr:`classes`), ``label_str`` and
+    ``path``.
+    """
+
+    def __init__(self, path: str | os.PathLike, transform: Transform | None = None) -> None:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise UserError(f"{folder} is not a folder.")
+        self.files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        if not self.files:
+            raise UserError(f"{folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}).")
+        self.labels = [p.stem.split("_", 1)[0] for p in self.files]
+        self.classes = sorted(set(self.labels))
+        self.transform = transform if transform is not None else _default_transform()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
+        path = self.files[index]
+        features = _load_note(path, self.transform)
+        label = self.labels[index]
+        return features, {"label": self.classes.index(label), "label_str": label, "path": str(path)}
+
+
+def _indices(values: Iterable[str | int] | None, vocabulary: tuple[str, ...], name: str) -> set[int] | None:
+    """Names or indices -> a set of indices into ``vocabulary``; ``None`` stays ``None``."""
+    if values is None:
+        return None
+    indices = set()
+    for value in [values] if isinstance(values, str) else values:
+        if isinstance(value, (int, np.integer)) and 0 <= value < len(vocabulary):
+            indices.add(int(value))
+        elif value in vocabulary:
+            indices.add(vocabulary.index(value))
+        else:
+            raise UserError(f"Unknown {name} {value!r}; choose from {', '.join(vocabulary)}.")
+    return indices
