@@ -30,7 +30,7 @@ class AudioError(UserError):
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def quiet_stderr():
     """Silence C libraries (mpg123 warns about fuzzy seeking) so the CLI prints only our sentence."""
     try:
         saved = os.dup(2)
@@ -73,7 +73,7 @@ def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
     if path.stat().st_size == 0:
         raise AudioError(f"{path} is empty (0 bytes).")
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             info = sf.info(str(path))
     except sf.LibsndfileError:
         raise AudioError(
@@ -112,7 +112,7 @@ def read_audio(
             f"{path} is {_describe_seconds(info.duration)} long; the limit is {_describe_seconds(max_seconds)}."
         )
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             audio, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError):
         raise AudioError(f"{path} is truncated or corrupt and cannot be decoded.") from None

@@ -264,14 +264,22 @@ def test_cli_bad_soundfont(tmp_path, make_soundfont, words):
 
 
 @needs_soundfont
-def test_cli_bad_arguments(tmp_path):
+def test_cli_bad_arguments(tmp_path, capsys):
+    from hummingface.__main__ import main
+
+    def assert_fails(*args: str, words: tuple[str, ...]) -> None:
+        assert main(["data", *args]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and all(word in lines[0] for word in words), lines
+
     (tmp_path / "file").write_text("x")
-    base = ("data", "notes", "--soundfont", str(FLUIDR3))
-    assert_one_line_error(run_cli(*base, "--out", str(tmp_path / "file" / "sub")), "Cannot write", "file")
-    assert_one_line_error(run_cli(*base, "--out", str(tmp_path), "--pitches", "21..108"), "--pitches", "21..108")
-    assert_one_line_error(run_cli(*base, "--out", str(tmp_path), "--velocities", "0,200"), "--velocities")
-    assert_one_line_error(run_cli("data", "music", "--out", str(tmp_path), "--minutes", "1", "--audio",
-                                  str(tmp_path / "nope")), "--audio", "not a folder")
+    base = ("notes", "--soundfont", str(FLUIDR3))
+    assert_fails(*base, "--out", str(tmp_path / "file" / "sub"), words=("Cannot write", "file"))
+    assert_fails(*base, "--out", str(tmp_path), "--pitches", "21..108", words=("--pitches", "21..108"))
+    assert_fails(*base, "--out", str(tmp_path), "--velocities", "0,200", words=("--velocities",))
+    assert_fails("music", "--out", str(tmp_path), "--minutes", "1", "--audio", str(tmp_path / "nope"),
+                 words=("--audio", "not a folder"))
+    assert_fails("music", "--out", str(tmp_path), "--minutes", "0", words=("--minutes",))
 
 
 @needs_soundfont

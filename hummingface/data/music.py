@@ -99,6 +99,8 @@ def render_music(config: MusicConfig, progress: bool = True) -> MusicSummary:
     try:
         with tqdm(total=total, unit="clip", desc="rendering music", disable=not progress) as bar:
             for kind, quota in quotas.items():
+                if kind == "procedural":  # the endless source makes up for silent windows skipped earlier
+                    quota = total - len(clips)
                 made = 0
                 for name, source, audio, starts in _pieces(kind, config, recordings, renderer):
                     split = "valid" if pieces[kind] % 10 == 1 else "train"

@@ -177,7 +177,9 @@ def render_notes(config: NoteRenderConfig, progress: bool = True) -> RenderSumma
     by_program: dict[int, list[NoteJob]] = defaultdict(list)
     for job in jobs:
         by_program[job.instrument.gm.program].append(job)
-    tasks = [(config, chunk) for chunk in _chunks(list(by_program.values()), max(1, len(jobs) // 3000))]
+    # Below ~2 000 notes, starting worker processes costs more than it saves.
+    count = max(2, len(jobs) // 3000) if len(jobs) >= 2000 else 1
+    tasks = [(config, chunk) for chunk in _chunks(list(by_program.values()), count)]
 
     examples: dict[str, dict[str, dict]] = {split: {} for split in SPLITS}
     dropped: Counter[str] = Counter()

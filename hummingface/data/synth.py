@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hummingface.audio import _quiet_stderr
+from hummingface.audio import quiet_stderr
 from hummingface.errors import UserError
 
 DRUM_CHANNEL = 9
@@ -56,7 +56,7 @@ class FluidRenderer:
 
         path = check_soundfont(soundfont)
         self.sample_rate = sample_rate
-        with _quiet_stderr():
+        with quiet_stderr():
             self.synth = fluidsynth.Synth(
                 gain=gain,
                 samplerate=float(sample_rate),
@@ -75,7 +75,7 @@ class FluidRenderer:
 
     def select(self, channel: int, program: int, bank: int = 0) -> bool:
         """Give ``channel`` a preset; False when the SoundFont has no such preset."""
-        with _quiet_stderr():
+        with quiet_stderr():
             return self.synth.program_select(channel, self.sfid, bank, program) == 0
 
     def render(self, frames: int) -> np.ndarray:
