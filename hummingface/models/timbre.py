@@ -1,0 +1,284 @@
+"""A note autoencoder as a musician's instrument: audio in, audio out, sliders, sampling and interpolation.
+
+:class:`Timbre` wraps a trained :class:`~hummingface.models.autoencoder.NoteAutoencoder` with the spectrogram
+it reads and writes (:class:`hummingface.dsp.NoteSpectrogram`: mel in, phase-gradient reconstruction out) and
+its :class:`~hummingface.latent.LatentSpace` (PCA sliders, family centroids, Explorer points). Notes are 4 s
+at 16 kHz; audio comes back as float32 ``(64000,)`` in [-1, 1].
+
+    >>> import hummingface
+    >>> model = hummingface.load("cvae")
+    >>> z = model.encode(audio, sr, pitch=60)          # (latent_size,)
+    >>> note = model.decode(z, pitch=67)               # the same timbre a fifth up
+    >>> note = model.sample(seed=3, pitch=48)          # a random instrument
+    >>> path = model.interpolate(z, model.random_latent(4), [0, 0.5, 1])  # (3, latent_size)
+    >>> sliders = model.to_sliders(z)                  # (n_sliders,) in standard deviations
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from hummingface.audio import fit_length, resample
+from hummingface.data.gm import FAMILIES
+from hummingface.device import get_device
+from hummingface.dsp import NoteSpectrogram
+from hummingface.errors import UserError
+from hummingface.hub import WeightsSource, read_config
+from hummingface.latent import LatentSpace, interpolate
+from hummingface.models.autoencoder import MODELS, NoteAutoencoder
+
+SAMPLE_RATE = 16000
+NOTE_SAMPLES = 64000
+LATENT_FILE = "latent.safetensors"
+
+
+class Timbre:
+    """A note model with its spectrogram and latent space.
+
+    Args:
+        model: the network (its ``config.spectrogram`` builds the spectrogram).
+        latent: the PCA of its validation latents; ``None`` for an untrained model (sliders and sampling
+            then use a standard normal latent).
+    """
+
+    def __init__(self, model: NoteAutoencoder, latent: LatentSpace | None = None) -> None:
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.spectrogram = NoteSpectrogram(model.config.spectrogram).to(self.device)
+        self.latent = latent
+
+    @classmethod
+    def load(
+        cls, name: str = "cvae", weights: str | os.PathLike | None = None, device: str | torch.device | None = None
+    ) -> Timbre:
+        """Load checkpoint ``name`` (``ae``, ``vae``, ``mog-vae``, ``cvae`` or any folder name holding one).
+
+        Args:
+            weights: ``org/name[@revision]`` on the Hub or a checkpoint tree; default ``checkpoints/``.
+            device: see :func:`hummingface.device.get_device`.
+        """
+        folder = WeightsSource.resolve(weights).checkpoint(name)
+        return cls.from_folder(folder, device)
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None) -> Timbre:
+        from pathlib import Path
+
+        folder = Path(folder)
+        model_type = _model_type(folder / "config.json")
+        model = MODELS[model_type].from_folder(folder, device=get_device(device))
+        latent = LatentSpace.load(folder / LATENT_FILE) if (folder / LATENT_FILE).is_file() else None
+        return cls(model, latent)
+
+    @property
+    def name(self) -> str:
+        return self.model.model_type
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the decoder takes the pitch (``cvae``); the others carry the pitch in the latent."""
+        return self.model.conditional
+
+    @property
+    def latent_size(self) -> int:
+        return self.model.config.latent_size
+
+    @property
+    def n_sliders(self) -> int:
+        return self.latent.n_sliders if self.latent is not None else min(16, self.latent_size)
+
+    # -- audio <-> latent -------------------------------------------------------------------------------
+
+    def features(self, audio: np.ndarray | torch.Tensor, sr: int) -> torch.Tensor:
+        """Any audio ``(samples,)`` or ``(channels, samples)`` at ``sr`` Hz -> features ``(n_bins, frames)``."""
+        with torch.inference_mode():
+            return self.spectrogram(torch.from_numpy(as_note(audio, sr)).to(self.device))
+
+    @torch.inference_mode()
+    def encode(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None) -> torch.Tensor:
+        """Audio -> latent ``(latent_size,)`` (the posterior mean).
+
+        Args:
+            pitch: MIDI pitch of the note, used by the ``cvae`` only; estimated with pyin when ``None``
+                (middle C if the note has no clear pitch).
+        """
+        note = as_note(audio, sr)
+        if self.conditional and pitch is None:
+            estimate = estimate_pitch(note)
+            pitch = round(estimate) if estimate is not None else 60
+        return self.encode_features(self.features(note, SAMPLE_RATE)[None], pitch)[0]
+
+    @torch.inference_mode()
+    def encode_features(self, features: torch.Tensor, pitch: int | Sequence[int] | torch.Tensor | None = None):
+        """Features ``(B, n_bins, frames)`` -> latents ``(B, latent_size)`` on the CPU."""
+        pitch = self._pitch(pitch, features.shape[0])
+        return self.model.encode_features(features.to(self.device), pitch).mean.float().cpu()
+
+    @torch.inference_mode()
+    def decode_features(self, latent: torch.Tensor, pitch: int | Sequence[int] | torch.Tensor | None = None):
+        """Latents ``(B, latent_size)`` or ``(latent_size,)`` -> features ``(B, n_bins, frames)`` (same batching)."""
+        latent = torch.as_tensor(latent, dtype=torch.float32)
+        single = latent.ndim == 1
+        latent = latent.reshape(-1, self.latent_size).to(self.device)
+        out = self.model.decode_features(latent, self._pitch(pitch, latent.shape[0]))
+        return out[0] if single else out
+
+    @torch.inference_mode()
+    def decode(self, latent: torch.Tensor, pitch: int | None = None) -> np.ndarray:
+        """Latent ``(latent_size,)`` -> float32 audio ``(64000,)`` at 16 kHz.
+
+        Args:
+            pitch: MIDI pitch for the ``cvae`` (required there); ignored by the other models, whose
+                latent holds the pitch.
+        """
+        return self.spectrogram_audio(self.decode_features(latent, pitch))
+
+    @torch.inference_mode()
+    def spectrogram_audio(self, features: torch.Tensor) -> np.ndarray:
+        """Features ``(n_bins, frames)`` -> float32 audio ``(64000,)``, peak-limited to 0.99."""
+        audio = self.spectrogram.inverse(features.to(self.device), length=NOTE_SAMPLES).float().cpu().numpy()
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        return audio / peak * 0.99 if peak > 0.99 else audio
+
+    # -- sampling, sliders and paths -------------------------------------------------------------------
+
+    def base_latent(
+        self, family: str | int | None = None, pitch: int | None = None, velocity: int | None = None
+    ) -> torch.Tensor:
+        """Where sampling starts: the family's centroid (or the mean latent), moved towards ``velocity``.
+
+        For models without pitch conditioning a requested pitch picks the centroid of the Explorer notes of the
+        nearest stored pitch (and the family, where it has notes there), since their latent holds the pitch.
+        None of the models is conditioned on velocity: a velocity adds the offset between the mean latent of the
+        Explorer notes played at the nearest stored velocity and the mean of all of them.
+        """
+        if self.latent is None:
+            return torch.zeros(self.latent_size)
+        space = self.latent
+        index = family_index(family) if family is not None else None
+        if pitch is not None and not self.conditional:
+            mask = torch.ones_like(space.point_pitch, dtype=torch.bool)
+            if index is not None and (space.point_family == index).any():
+                mask = space.point_family == index
+            pitches = space.point_pitch[mask]
+            nearest = pitches[(pitches - pitch).abs().argmin()]
+            base = space.point_latents[mask & (space.point_pitch == nearest)].mean(dim=0)
+        else:
+            base = space.family_centroids[index] if index is not None else space.mean
+        if velocity is not None:
+            velocities = space.point_velocity
+            nearest = velocities[(velocities - velocity).abs().argmin()]
+            base = base + space.point_latents[velocities == nearest].mean(dim=0) - space.point_latents.mean(dim=0)
+        return base
+
+    def random_latent(
+        self,
+        seed: int,
+        family: str | int | None = None,
+        pitch: int | None = None,
+        temperature: float = 1.0,
+        velocity: int | None = None,
+    ) -> torch.Tensor:
+        """A seeded random latent ``(latent_size,)``.
+
+        Drawn from the Gaussian the latent PCA fits to validation notes, centred on :meth:`base_latent` (the
+        ``mog-vae`` draws a family from its own mixture component). Without a latent space: standard normal.
+        """
+        generator = torch.Generator().manual_seed(int(seed))
+        if self.model.mixture_prior and family is not None and pitch is None and velocity is None:
+            return self.model.prior_sample(generator, family=family_index(family))[0]
+        if self.latent is None:
+            return torch.randn(self.latent_size, generator=generator) * temperature
+        if pitch is not None and not self.conditional:
+            temperature *= 0.3  # far from the pitch's centroid the pitch itself drifts
+        base = self.base_latent(family, pitch, velocity)
+        return self.latent.random(generator, base=base, temperature=temperature)[0]
+
+    def sample(
+        self, seed: int, pitch: int = 60, family: str | int | None = None, temperature: float = 1.0
+    ) -> np.ndarray:
+        """A random note: :meth:`random_latent` decoded at ``pitch``; float32 ``(64000,)``."""
+        return self.decode(self.random_latent(seed, family, pitch, temperature), pitch=pitch)
+
+    def interpolate(self, a: torch.Tensor, b: torch.Tensor, t: float | Sequence[float]) -> torch.Tensor:
+        """Latents on the straight line from ``a`` to ``b``: ``(latent_size,)`` for a scalar ``t``, else ``(T, D)``."""
+        return interpolate(a, b, t)
+
+    def to_sliders(self, latent: torch.Tensor) -> torch.Tensor:
+        """Latent ``(latent_size,)`` -> slider values ``(n_sliders,)`` in standard deviations."""
+        if self.latent is None:
+            return torch.as_tensor(latent, dtype=torch.float32)[: self.n_sliders]
+        return self.latent.to_sliders(torch.as_tensor(latent))
+
+    def from_sliders(self, values: Sequence[float] | torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Slider values (any number up to latent_size, std units) -> latent; other directions stay at ``base``."""
+        values = torch.as_tensor(values, dtype=torch.float32)
+        if self.latent is None:
+            latent = torch.zeros(self.latent_size) if base is None else base.clone().float()
+            latent[: values.shape[-1]] = values
+            return latent
+        return self.latent.from_sliders(values, base)
+
+    def _pitch(self, pitch, batch: int) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if pitch is None:
+            raise UserError(f"The {self.name} model needs a MIDI pitch.")
+        pitch = torch.as_tensor(pitch, dtype=torch.long).reshape(-1)
+        if pitch.numel() not in (1, batch):
+            raise UserError(f"{pitch.numel()} pitches given for {batch} notes.")
+        return pitch.expand(batch).to(self.device)
+
+
+def family_index(family: str | int) -> int:
+    """A family name (``"guitar"``) or NSynth index -> index; :class:`UserError` if unknown."""
+    if isinstance(family, (int, np.integer)) and 0 <= family < len(FAMILIES):
+        return int(family)
+    if family in FAMILIES:
+        return FAMILIES.index(family)
+    raise UserError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
+
+
+def as_note(audio: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
+    """Audio ``(samples,)`` or ``(channels, samples)`` at ``sr`` Hz -> float32 ``(64000,)``: mono, 16 kHz, 4 s."""
+    audio = np.asarray(audio.cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=0)
+    if audio.ndim != 1 or audio.size == 0:
+        raise UserError(f"Audio must be (samples,) or (channels, samples) and not empty, not {audio.shape}.")
+    return fit_length(resample(audio, int(sr), SAMPLE_RATE), NOTE_SAMPLES)
+
+
+def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: float = 2.5) -> float | None:
+    """Median pyin f0 over the voiced frames of the first ``seconds``, in (fractional) MIDI; ``None`` if unvoiced.
+
+    The pitch check of ``DESIGN.md`` (``benchmarks/notes.py``) uses the same measure. The search spans MIDI
+    24-96, the pitches the models are trained on (a wider one costs twice the time for nothing).
+    """
+    import librosa
+
+    clip = np.asarray(audio, dtype=np.float32)[: int(seconds * sample_rate)]
+    f0, voiced, _ = librosa.pyin(
+        clip, fmin=librosa.midi_to_hz(24), fmax=librosa.midi_to_hz(96), sr=sample_rate, frame_length=2048
+    )
+    f0 = f0[voiced & np.isfinite(f0)]
+    if f0.size == 0:
+        return None
+    return float(librosa.hz_to_midi(np.median(f0)))
+
+
+def _model_type(path) -> str:
+    import json
+
+    try:
+        model_type = json.loads(path.read_text()).get("model_type")
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path} is not a readable JSON config ({error}).") from None
+    if model_type not in MODELS:
+        raise UserError(f"{path} describes a {model_type!r} model; this loader knows {', '.join(MODELS)}.")
+    read_config(path, MODELS[model_type].config_class, model_type)  # refuse unknown fields before building
+    return model_type

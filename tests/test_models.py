@@ -1,0 +1,160 @@
+"""Note autoencoders at tiny capacity: shapes, conditioning, priors, save/load, and the latent space."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hummingface.errors import UserError
+from hummingface.latent import LatentSpace, interpolate, smoothness_ratio
+from hummingface.models import MODELS, AutoencoderConfig, Timbre
+from hummingface.models.autoencoder import harmonic_templates
+
+TINY = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
+
+
+def tiny(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return MODELS[name](TINY)
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "mog-vae", "cvae"])
+def test_shapes_losses_and_gradients(name):
+    model = tiny(name)
+    features = torch.rand(3, 128, 251) * 2 - 1
+    pitch, family = torch.tensor([40, 60, 90]), torch.tensor([0, 3, 10])
+    out = model(features, pitch, family)
+    assert out["reconstruction"].shape == features.shape
+    assert out["recon/l1"].ndim == 0 and out["kl"].ndim == 0
+    assert (out["kl"] == 0) == (name == "ae")
+    assert out["kl"] >= 0
+    (out["recon/l1"] + out["kl"]).backward()
+    assert all(p.grad is not None for p in model.encoder.parameters())
+    posterior = model.encode_features(features, pitch)
+    assert posterior.mean.shape == (3, 8) and (posterior.logvar is None) == (name == "ae")
+    assert model.decode_features(posterior.mean, pitch).shape == (3, 128, 251)
+
+
+def test_cvae_decoder_follows_the_pitch_and_needs_it():
+    model = tiny("cvae")
+    z = torch.randn(1, 8)
+    low, high = model.decode_features(z, torch.tensor([40])), model.decode_features(z, torch.tensor([80]))
+    assert not torch.allclose(low, high)
+    with pytest.raises(ValueError, match="pitch"):
+        model.decode_features(z)
+
+
+def test_mog_prior_uses_the_family_component():
+    model = tiny("mog-vae")
+    features = torch.rand(2, 128, 251)
+    posterior = model.encode_features(features)
+    with torch.no_grad():
+        model.prior_means[1] = posterior.mean[0] + 5
+    near = model.kl(posterior, torch.tensor([0, 0]))
+    far = model.kl(posterior, torch.tensor([1, 1]))
+    assert far > near
+    with pytest.raises(ValueError, match="family"):
+        model.kl(posterior)
+    generator = torch.Generator().manual_seed(0)
+    samples = model.prior_sample(generator, count=500, family=1)
+    assert torch.allclose(samples.mean(0), model.prior_means[1].detach(), atol=0.3)
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="5 entries"):
+        AutoencoderConfig(channels=(4, 4, 4))
+
+
+def test_harmonic_templates_peak_at_the_fundamental():
+    templates = harmonic_templates(TINY)
+    assert templates.shape == (128, 128) and templates.min() >= 0 and templates.max() <= 1
+    import librosa
+
+    centres = librosa.mel_frequencies(n_mels=130, fmax=8000)[1:-1]  # centre frequency of each band
+    a4 = int(np.argmin(np.abs(centres - 440)))
+    assert abs(int(templates[69, :a4 + 4].argmax()) - a4) <= 1
+
+
+def _latent_space(dim=8, n=300, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    latents = torch.randn(n, dim, generator=generator) * torch.linspace(3, 0.1, dim)
+    family = torch.arange(n) % 11
+    return LatentSpace.fit(latents, family, 40 + torch.arange(n) % 30, torch.full((n,), 100),
+                           [f"note-{i}" for i in range(n)], max_points=100)
+
+
+def test_latent_space_pca_sliders_and_round_trip(tmp_path):
+    space = _latent_space()
+    assert torch.all(space.fidelity[1:] >= space.fidelity[:-1]) and abs(float(space.fidelity[-1]) - 1) < 1e-5
+    assert 1 <= space.n_sliders <= 8 and float(space.fidelity[space.n_sliders - 1]) >= 0.95
+    assert space.points.shape == (100, 2) and len(space.note_ids) == 100
+    assert torch.allclose(space.points.std(0), torch.ones(2), atol=0.25)
+    z = space.point_latents[3]
+    assert torch.allclose(space.from_sliders(space.to_sliders(z, 8)), z, atol=1e-4)
+    # Setting the first slider moves only along the first direction; the rest stays at the base.
+    moved = space.from_sliders([2.0], base=z)
+    assert torch.allclose(space.to_sliders(moved, 8)[1:], space.to_sliders(z, 8)[1:], atol=1e-4)
+    assert abs(float(space.to_sliders(moved, 1)[0]) - 2.0) < 1e-4
+    space.save(tmp_path / "latent.safetensors")
+    loaded = LatentSpace.load(tmp_path / "latent.safetensors")
+    assert loaded.note_ids == space.note_ids and loaded.n_sliders == space.n_sliders
+    assert torch.equal(loaded.family_centroids, space.family_centroids)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(UserError):
+        LatentSpace.load(tmp_path / "bad.safetensors")
+
+
+def test_interpolation_and_smoothness():
+    a, b = torch.zeros(4), torch.ones(4)
+    assert torch.equal(interpolate(a, b, 0.25), torch.full((4,), 0.25))
+    path = interpolate(a, b, torch.linspace(0, 1, 9))
+    assert path.shape == (9, 4) and torch.equal(path[-1], b)
+    assert smoothness_ratio(path) == pytest.approx(1.0)
+    jump = torch.cat([path[:4], path[4:] + 5])
+    assert smoothness_ratio(jump) > 3
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_save_load_round_trip_through_hub(tmp_path, name):
+    model = tiny(name, seed=1)
+    root = tmp_path / "checkpoints"
+    model.save_pretrained(root / name)
+    _latent_space().save(root / name / "latent.safetensors")
+    loaded = Timbre.load(name, weights=root, device="cpu")
+    z = torch.randn(1, 8)
+    pitch = torch.tensor([60]) if name == "cvae" else None
+    assert torch.equal(loaded.model.decode_features(z, pitch), model.eval().decode_features(z, pitch))
+    note = loaded.decode(z[0], pitch=60)
+    assert note.shape == (64000,) and note.dtype == np.float32 and np.abs(note).max() <= 1
+    encoded = loaded.encode(np.sin(np.arange(22050) / 10).astype(np.float32), 44100, pitch=60)
+    assert encoded.shape == (8,)
+    assert loaded.random_latent(3).shape == (8,) and torch.equal(loaded.random_latent(3), loaded.random_latent(3))
+    assert loaded.sample(seed=1, pitch=50, family="guitar").shape == (64000,)
+    assert loaded.to_sliders(encoded).shape == (loaded.n_sliders,)
+
+
+def test_loading_is_strict_about_the_model_type(tmp_path):
+    tiny("vae").save_pretrained(tmp_path / "vae")
+    config = json.loads((tmp_path / "vae" / "config.json").read_text())
+    (tmp_path / "vae" / "config.json").write_text(json.dumps({**config, "model_type": "cvae"}))
+    with pytest.raises(UserError, match="does not match"):
+        Timbre.from_folder(tmp_path / "vae")
+    (tmp_path / "vae" / "config.json").write_text(json.dumps({**config, "model_type": "gan"}))
+    with pytest.raises(UserError, match="gan"):
+        Timbre.from_folder(tmp_path / "vae")
+
+
+def test_sampling_starts_from_the_stored_notes(tmp_path):
+    tiny("vae").save_pretrained(tmp_path / "vae")
+    space = _latent_space()
+    space.point_velocity = torch.where(torch.arange(100) % 2 == 0, 25, 127)
+    space.save(tmp_path / "vae" / "latent.safetensors")
+    model = Timbre.from_folder(tmp_path / "vae")
+    at_45 = space.point_latents[space.point_pitch == 45].mean(0)
+    assert torch.allclose(model.base_latent(pitch=45), at_45)  # the vae's latent holds the pitch
+    assert torch.allclose(model.base_latent(family="brass"), space.family_centroids[1])
+    soft = space.point_latents[space.point_velocity == 25].mean(0) - space.point_latents.mean(0)
+    assert torch.allclose(model.base_latent(velocity=20), space.mean + soft, atol=1e-5)
+    with pytest.raises(UserError, match="family"):
+        model.base_latent(family="kazoo")

@@ -1,0 +1,162 @@
+"""Training on a tiny NSynth-layout corpus built here: feature cache, one step, resume, and the CLI round trips."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from hummingface.__main__ import main
+from hummingface.errors import UserError
+from hummingface.models import AutoencoderConfig, Timbre
+from hummingface.train.autoencoder import train
+from hummingface.train.config import TrainConfig
+from hummingface.train.data import load_features
+
+TINY = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
+TINY_ARGS = ["--channels", "4,4,4,4,4", "--latent-size", "8", "--batch-size", "2", "--valid-notes", "4"]
+
+
+def note(pitch: int, seconds: float = 4.0, sr: int = 16000, decay: float = 1.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+    tone = sum(np.sin(2 * np.pi * h * f0 * t) / h for h in range(1, 6) if h * f0 < sr / 2)
+    return (0.3 * tone * np.exp(-t / decay)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Three splits of six 4-s harmonic notes each, with NSynth's fields."""
+    root = tmp_path_factory.mktemp("corpus")
+    for split_index, split in enumerate(("train", "valid", "test")):
+        folder = root / f"nsynth-{split}"
+        (folder / "audio").mkdir(parents=True)
+        examples = {}
+        for i, pitch in enumerate((36, 48, 55, 60, 67, 72)):
+            family = (i + split_index) % 11
+            note_str = f"tone_synthetic_{split_index:03d}-{pitch:03d}-100"
+            sf.write(folder / "audio" / f"{note_str}.wav", note(pitch, decay=0.5 + i / 3), 16000, subtype="PCM_16")
+            examples[note_str] = {
+                "note_str": note_str, "pitch": pitch, "velocity": 100, "instrument": split_index,
+                "instrument_family": family, "instrument_source": 2, "qualities": [0] * 10, "sample_rate": 16000,
+            }
+        (folder / "examples.json").write_text(json.dumps(examples))
+    return root
+
+
+def tiny_config(corpus, **changes) -> TrainConfig:
+    base = dict(model="cvae", data=str(corpus), max_steps=2, batch_size=2, valid_notes=4, kl_warmup_steps=1)
+    return TrainConfig(**{**base, **changes})
+
+
+def test_feature_cache(corpus):
+    notes = load_features(corpus, "valid", progress=False)
+    assert notes.features.shape == (6, 128, 251) and notes.features.dtype == np.float16
+    assert sorted(notes.pitch.tolist()) == [36, 48, 55, 60, 67, 72]
+    cached = list((corpus / ".cache").glob("valid-*.npy"))
+    assert len(cached) == 1
+    again = load_features(corpus, "valid", pitches=range(50, 70), progress=False)
+    assert sorted(again.pitch.tolist()) == [55, 60, 67]
+    batch = again.batch(np.array([0, 2]))
+    assert batch["features"].shape == (2, 128, 251) and batch["features"].dtype == torch.float32
+    assert batch["pitch"].tolist() == again.pitch[[0, 2]].tolist()
+    with pytest.raises(UserError, match="pitch range"):
+        load_features(corpus, "valid", pitches=range(100, 101), progress=False)
+
+
+def test_kl_warmup_schedule():
+    config = TrainConfig(beta=0.2, kl_warmup_steps=100)
+    assert config.loss_weights(0)["kl"] == 0
+    assert config.loss_weights(50)["kl"] == pytest.approx(0.1)
+    assert config.loss_weights(500)["kl"] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("name", ["ae", "mog-vae"])
+def test_one_training_step_writes_a_loadable_checkpoint(corpus, tmp_path, name):
+    out = tmp_path / name
+    metrics = train(tiny_config(corpus, model=name, max_steps=1), TINY, out, progress=False)
+    assert metrics["step"] == 1 and np.isfinite(metrics["valid"]["recon/l1"])
+    for file in ("config.json", "model.safetensors", "latent.safetensors", "train_config.json", "metrics.json",
+                 "report.png", ".train/state.json", ".train/optimizer.safetensors"):
+        assert (out / file).is_file(), file
+    model = Timbre.from_folder(out)
+    assert model.name == name and model.latent is not None and len(model.latent.note_ids) == 4  # valid_notes
+    assert TrainConfig.load(out).model == name
+
+
+def test_training_learns_and_resumes(corpus, tmp_path):
+    out = tmp_path / "cvae"
+    config = tiny_config(corpus, max_steps=2, learning_rate=3e-3)
+    train(config, TINY, out, progress=False)
+    first = (out / "model.safetensors").read_bytes()
+    with pytest.raises(UserError, match="--resume"):
+        train(config, TINY, out, progress=False)
+    resumed = train(tiny_config(corpus, max_steps=6, learning_rate=3e-3), TINY, out, resume=True, progress=False)
+    assert resumed["step"] == 6
+    assert (out / "model.safetensors").read_bytes() != first
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert history["step"][-1] == 6
+    with pytest.raises(UserError, match="no training run"):
+        train(config, TINY, tmp_path / "fresh", resume=True, progress=False)
+
+
+def test_cli_train_reconstruct_generate(corpus, tmp_path, capsys):
+    checkpoints = tmp_path / "checkpoints"
+    args = ["train", "cvae", "--data", str(corpus), "--out", str(checkpoints / "cvae"), "--max-steps", "1", *TINY_ARGS]
+    assert main(args) == 0
+    assert "1 steps" in capsys.readouterr().out
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    sf.write(inputs / "long.wav", np.stack([note(57, 6.0, 44100)] * 2).T, 44100)  # 6 s, stereo, 44.1 kHz
+    sf.write(inputs / "short.flac", note(64, 1.0, 22050), 22050)
+    out = tmp_path / "out"
+    weights = ["--weights", str(checkpoints)]
+    assert main(["reconstruct", "--model", "cvae", *weights, str(inputs / "long.wav"), str(inputs / "short.flac"),
+                 "-o", str(out)]) == 0
+    for stem in ("long", "short"):
+        audio, sr = sf.read(out / f"{stem}.wav")
+        assert sr == 16000 and audio.shape == (64000,)
+
+    grid = tmp_path / "grid"
+    assert main(["generate", "--model", "cvae", *weights, "--pitch", "48", "60", "--family", "guitar",
+                 "--seed", "3", "-o", str(grid)]) == 0
+    assert sorted(p.name for p in grid.iterdir()) == ["guitar-048-3.wav", "guitar-060-3.wav"]
+    single = tmp_path / "one.wav"
+    assert main(["generate", "--model", "cvae", *weights, "--latent", "1.5,-1", "--velocity", "30",
+                 "-o", str(single)]) == 0
+    assert sf.info(single).frames == 64000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["reconstruct", "--model", "cvae", "missing.wav", "-o", "{tmp}/x.wav"], "does not exist"),
+        (["reconstruct", "--model", "cvae", "{tmp}/text.wav", "-o", "{tmp}/x.wav"], "not an audio file"),
+        (["reconstruct", "--model", "vae", "{tmp}/text.wav", "{tmp}/text.wav", "-o", "{tmp}/x.wav"], "folder"),
+        (["reconstruct", "--model", "nothing", "{tmp}/ok.wav", "-o", "{tmp}/x.wav"], "No checkpoint"),
+        (["generate", "--model", "cvae", "--family", "kazoo", "-o", "{tmp}/x.wav"], "Unknown family"),
+        (["generate", "--model", "cvae", "--latent", "1,x", "-o", "{tmp}/x.wav"], "comma-separated"),
+        (["generate", "--model", "cvae", "--pitch", "200", "-o", "{tmp}/x.wav"], "MIDI pitch"),
+        (["generate", "--model", "cvae", "--velocity", "0", "-o", "{tmp}/x.wav"], "MIDI velocity"),
+        (["generate", "--model", "cvae", "--pitch", "40", "50", "-o", "{tmp}/x.wav"], "folder"),
+        (["train", "vae", "--data", "{tmp}/nowhere", "--out", "{tmp}/run", "--max-steps", "1"], "does not exist"),
+        (["train", "vae", "--data", "{tmp}", "--out", "{tmp}/run", "--channels", "4,4"], "5 entries"),
+    ],
+)
+def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
+    (tmp_path / "text.wav").write_text("this is not audio")
+    sf.write(tmp_path / "ok.wav", note(60, 0.5), 16000)
+    checkpoints = tmp_path / "checkpoints"
+    torch.manual_seed(0)
+    from hummingface.models import MODELS
+
+    for name in ("cvae", "vae"):
+        MODELS[name](TINY).save_pretrained(checkpoints / name)
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    if args[0] != "train":
+        args += ["--weights", str(checkpoints)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
