@@ -16,18 +16,17 @@ import time
 import numpy as np
 import torch
 
-from hummingface.data.synth import FluidRenderer
+from hummingface.data.synth import FLUIDR3_GM, FluidRenderer
 from hummingface.dsp import STFT, GriffinLim, MelScale, PhaseGradient
 from hummingface.metrics import lsd_db
 
-SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 PROGRAMS = [0, 4, 11, 19, 24, 27, 32, 38, 40, 48, 52, 56, 61, 65, 68, 73, 80, 88]
 
 
 def render_notes(count: int, seed: int = 0) -> torch.Tensor:
     """``(count, 64000)`` float32 notes at 16 kHz, peak-normalised to 0.5."""
     rng = np.random.default_rng(seed)
-    renderer = FluidRenderer(SOUNDFONT, sample_rate=16000, effects=False)
+    renderer = FluidRenderer(FLUIDR3_GM, sample_rate=16000, effects=False)
     notes = []
     for i in range(count):
         program, pitch = PROGRAMS[i % len(PROGRAMS)], int(rng.integers(36, 85))

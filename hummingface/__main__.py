@@ -80,13 +80,14 @@ def cmd_data(args: argparse.Namespace) -> None:
             print(f"  {split:<5} {count:6d} notes, {summary.instruments[split]:4d} instruments: {families}")
     else:
         from hummingface.data.music import MusicConfig, render_music
+        from hummingface.data.synth import FLUIDR3_GM
 
         config = MusicConfig(
             out=Path(args.out),
             minutes=args.minutes,
             seed=args.seed,
             audio_dir=Path(args.audio) if args.audio else None,
-            soundfont=Path(args.soundfont),
+            soundfont=Path(args.soundfont) if args.soundfont else FLUIDR3_GM,
         )
         summary = render_music(config)
         for split, kinds in summary.clips.items():
@@ -253,11 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--minutes", type=float, required=True, help="total length of the corpus")
     music.add_argument("--seed", type=int, default=0, help="pieces, patterns and splits draw from it (default 0)")
     music.add_argument("--audio", help="folder of real recordings to cut clips from (at most a third of them)")
-    music.add_argument(
-        "--soundfont",
-        default="/usr/share/sounds/sf2/FluidR3_GM.sf2",
-        help="General MIDI SoundFont that plays the scores and patterns",
-    )
+    music.add_argument("--soundfont", help="General MIDI SoundFont that plays the music (default: FluidR3_GM)")
     music.set_defaults(func=cmd_data)
     train = commands.add_parser("train", help="train a note autoencoder (ae, vae, mog-vae, cvae)")
     train.add_argument("model", choices=["ae", "vae", "mog-vae", "cvae"], help="which model")

@@ -6,8 +6,6 @@ import tempfile
 import numpy as np
 import pytest
 
-FLUIDR3 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-
 
 def pytest_configure(config):
     # huggingface_hub reads these once, at import: set them before any test imports it.
@@ -30,9 +28,9 @@ def real_notes() -> np.ndarray:
 
     Rendered as the corpus renders them: held 3 s, then 1 s of release.
     """
-    from hummingface.data.synth import FluidRenderer
+    from hummingface.data.synth import FLUIDR3_GM, FluidRenderer
 
-    renderer = FluidRenderer(FLUIDR3, sample_rate=16000, effects=False)
+    renderer = FluidRenderer(FLUIDR3_GM, sample_rate=16000, effects=False)
     notes = []
     for program, pitch in [(0, 60), (24, 52), (56, 67), (73, 72)]:
         renderer.select(0, program)

@@ -17,22 +17,22 @@ from hummingface.data.gm import FAMILIES, QUALITIES, SOURCES
 from hummingface.data.music import MusicConfig, render_music
 from hummingface.data.notes import NoteRenderConfig, parse_int_list, plan_instruments, render_notes
 from hummingface.data.qualities import measure_qualities
+from hummingface.data.synth import FLUIDR3_GM
 from hummingface.errors import UserError
 
-FLUIDR3 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-needs_soundfont = pytest.mark.skipif(not FLUIDR3.is_file(), reason="Debian fluid-soundfont-gm is not installed")
+needs_soundfont = pytest.mark.skipif(not FLUIDR3_GM.is_file(), reason="Debian fluid-soundfont-gm is not installed")
 SR = 16000
 
 
 def note_config(out: Path, seed: int = 3) -> NoteRenderConfig:
     """30 notes drawn from pitches 60-64 at velocity 100: every program plays them, so few are dropped."""
-    return NoteRenderConfig(FLUIDR3, out, pitches=tuple(range(60, 65)), velocities=(100,), seed=seed, limit=30,
+    return NoteRenderConfig(FLUIDR3_GM, out, pitches=tuple(range(60, 65)), velocities=(100,), seed=seed, limit=30,
                             workers=1)
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    if not FLUIDR3.is_file():
+    if not FLUIDR3_GM.is_file():
         pytest.skip("Debian fluid-soundfont-gm is not installed")
     out = tmp_path_factory.mktemp("notes")
     render_notes(note_config(out), progress=False)
@@ -94,7 +94,7 @@ def test_dry_notes_sound_at_the_requested_pitch(corpus):
 
 
 def test_splits_are_by_program_and_instruments_outnumber_programs():
-    instruments = plan_instruments(NoteRenderConfig(FLUIDR3, Path("unused")))
+    instruments = plan_instruments(NoteRenderConfig(FLUIDR3_GM, Path("unused")))
     assert len(instruments) > 128 * 2
     programs = {split: {i.gm.program for i in instruments if i.split == split} for split in ("train", "valid", "test")}
     assert programs["train"] and programs["valid"] and programs["test"]
@@ -103,7 +103,7 @@ def test_splits_are_by_program_and_instruments_outnumber_programs():
     every = set().union(*programs.values())
     assert not every & {55, 113, *range(96, 104), *range(115, 128)}  # not pitched instruments
     assert len({i.name for i in instruments}) == len(instruments)
-    other_seed = plan_instruments(NoteRenderConfig(FLUIDR3, Path("unused"), seed=1))
+    other_seed = plan_instruments(NoteRenderConfig(FLUIDR3_GM, Path("unused"), seed=1))
     assert [i.split for i in other_seed] != [i.split for i in instruments]
 
 
@@ -273,7 +273,7 @@ def test_cli_bad_arguments(tmp_path, capsys):
         assert len(lines) == 1 and all(word in lines[0] for word in words), lines
 
     (tmp_path / "file").write_text("x")
-    base = ("notes", "--soundfont", str(FLUIDR3))
+    base = ("notes", "--soundfont", str(FLUIDR3_GM))
     assert_fails(*base, "--out", str(tmp_path / "file" / "sub"), words=("Cannot write", "file"))
     assert_fails(*base, "--out", str(tmp_path), "--pitches", "21..108", words=("--pitches", "21..108"))
     assert_fails(*base, "--out", str(tmp_path), "--velocities", "0,200", words=("--velocities",))
@@ -284,7 +284,7 @@ def test_cli_bad_arguments(tmp_path, capsys):
 
 @needs_soundfont
 def test_cli_renders_notes(tmp_path):
-    result = run_cli("data", "notes", "--soundfont", str(FLUIDR3), "--out", str(tmp_path), "--limit", "5",
+    result = run_cli("data", "notes", "--soundfont", str(FLUIDR3_GM), "--out", str(tmp_path), "--limit", "5",
                      "--pitches", "60-62")
     assert result.returncode == 0, result.stderr
     assert "notes in" in result.stdout and "train" in result.stdout

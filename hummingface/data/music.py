@@ -28,6 +28,7 @@ import numpy as np
 from hummingface.audio import audio_info, read_audio, write_audio
 from hummingface.data.notes import check_writable
 from hummingface.data.sequencer import NoteEvent, Piece, render_piece
+from hummingface.data.synth import FLUIDR3_GM
 from hummingface.errors import UserError
 
 # What a score's parts are played on when it names no instrument (most of music21's corpus).
@@ -55,7 +56,7 @@ class MusicConfig:
     minutes: float
     seed: int = 0
     audio_dir: Path | None = None
-    soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    soundfont: Path = FLUIDR3_GM
     clip_seconds: float = 10.0
     clips_per_piece: int = 3
     music21_share: float = 0.4

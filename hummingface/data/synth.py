@@ -16,6 +16,8 @@ import numpy as np
 from hummingface.audio import quiet_stderr
 from hummingface.errors import UserError
 
+# Debian fluid-soundfont-gm: the only SoundFont we train on (others are the out-of-distribution check).
+FLUIDR3_GM = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 DRUM_CHANNEL = 9
 DRUM_BANK = 128
 
