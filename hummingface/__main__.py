@@ -167,17 +167,14 @@ def _note_outputs(inputs: list[str], out: str, suffix: str = ".wav"):
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     """Encode and decode notes: each input is brought to 4 s at 16 kHz mono; outputs keep the input's stem."""
     from hummingface.audio import read_audio, write_audio
-    from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, estimate_pitch
+    from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, note_pitch
 
     outputs = _note_outputs(args.inputs, args.output)
     notes = [read_audio(path, mono=True, max_seconds=600) for path in args.inputs]  # every file checked first
     model = Timbre.load(args.model, weights=args.weights, device=args.device)
     for path, (audio, sr), target in zip(args.inputs, notes, outputs, strict=True):
         note = as_note(audio, sr)
-        pitch = args.pitch
-        if model.conditional and pitch is None:
-            estimate = estimate_pitch(note)
-            pitch = round(estimate) if estimate is not None else 60
+        pitch = note_pitch(note, args.pitch) if model.conditional else args.pitch
         latent = model.encode(note, SAMPLE_RATE, pitch=pitch)
         write_audio(target, model.decode(latent, pitch=pitch), SAMPLE_RATE)
         print(f"{path} -> {target}")

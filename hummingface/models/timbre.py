@@ -107,9 +107,8 @@ class Timbre:
                 (middle C if the note has no clear pitch).
         """
         note = as_note(audio, sr)
-        if self.conditional and pitch is None:
-            estimate = estimate_pitch(note)
-            pitch = round(estimate) if estimate is not None else 60
+        if self.conditional:
+            pitch = note_pitch(note, pitch)
         return self.encode_features(self.features(note, SAMPLE_RATE)[None], pitch)[0]
 
     @torch.inference_mode()
@@ -269,6 +268,14 @@ def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: f
     if f0.size == 0:
         return None
     return float(librosa.hz_to_midi(np.median(f0)))
+
+
+def note_pitch(note: np.ndarray, pitch: int | None = None) -> int:
+    """``pitch`` if given, else the pyin estimate of a 16-kHz note, rounded, else middle C (60) if unpitched."""
+    if pitch is not None:
+        return pitch
+    estimate = estimate_pitch(note)
+    return round(estimate) if estimate is not None else 60
 
 
 def _model_type(path) -> str:
