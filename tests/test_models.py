@@ -158,3 +158,29 @@ def test_sampling_starts_from_the_stored_notes(tmp_path):
     assert torch.allclose(model.base_latent(velocity=20), space.mean + soft, atol=1e-5)
     with pytest.raises(UserError, match="family"):
         model.base_latent(family="kazoo")
+
+
+@pytest.mark.parametrize("name", ["ae", "vae", "mog-vae"])
+def test_unconditional_models_read_the_pitch_out_of_the_latent(name):
+    model = tiny(name)
+    features = torch.rand(2, 128, 251) * 2 - 1
+    out = model(features, torch.tensor([40, 70]), torch.tensor([0, 1]))
+    assert out["pitch/ce"] > 0  # an untrained read-out is uncertain
+    latent = torch.randn(2, 8)
+    assert model.read_pitch(latent).shape == (2,)
+    assert TINY.min_pitch <= int(model.read_pitch(latent).min()) <= TINY.max_pitch
+    # The decoder follows the read-out: a head that is sure of pitch 40 decodes like that pitch given outright.
+    with torch.no_grad():
+        model.pitch_head.weight.zero_()
+        model.pitch_head.bias.fill_(-1e4)
+        model.pitch_head.bias[40 - TINY.min_pitch] = 0.0
+    cond = model.pitch.expected(model.pitch_logits(latent).softmax(dim=-1))
+    assert torch.allclose(cond, model.pitch(torch.tensor([40, 40])), atol=1e-5)
+
+
+def test_cvae_has_no_read_out():
+    model = tiny("cvae")
+    assert model.pitch_head is None
+    assert model(torch.rand(1, 128, 251), torch.tensor([60]))["pitch/ce"] == 0
+    with pytest.raises(ValueError, match="no pitch read-out"):
+        model.read_pitch(torch.randn(1, 8))

@@ -160,3 +160,31 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_warm_start_copies_matching_weights_and_overlapping_slices(tmp_path):
+    from hummingface.models import MODELS
+    from hummingface.train.autoencoder import warm_start
+
+    config = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
+    torch.manual_seed(0)
+    source = MODELS["cvae"](config)
+    source.save_pretrained(tmp_path / "cvae")
+    target = MODELS["vae"](config)
+    copied, partial = warm_start(target, tmp_path / "cvae")
+    assert copied > 0 and partial == 1  # the encoder head: the cvae's also reads the pitch
+    assert torch.equal(target.decoder.head.weight, source.decoder.head.weight)
+    own = target.encoder.head.weight.shape[1]
+    assert torch.equal(target.encoder.head.weight, source.encoder.head.weight[:, :own])
+    with pytest.raises(UserError, match="holds no"):
+        warm_start(target, tmp_path / "missing")
+
+
+def test_training_from_init(corpus, tmp_path):
+    from hummingface.models import MODELS
+
+    config = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
+    MODELS["cvae"](config).save_pretrained(tmp_path / "cvae")
+    metrics = train(tiny_config(corpus, model="vae", max_steps=1, init=str(tmp_path / "cvae")), config,
+                    tmp_path / "vae", progress=False)
+    assert metrics["step"] == 1

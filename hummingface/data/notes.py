@@ -155,6 +155,37 @@ def plan_notes(config: NoteRenderConfig, instruments: list[Instrument]) -> list[
     return jobs
 
 
+def render_note(note_str: str, soundfont: str | os.PathLike, seed: int = 0) -> np.ndarray:
+    """Render one corpus note again from its ``note_str`` (e.g. ``"guitar_acoustic_003-060-100"``).
+
+    The instrument plan is a pure function of the seed, so this gives the same audio as the file the corpus
+    render wrote (with the default ``variants``), without the corpus on disk. Returns float32 ``(64000,)``
+    at 16 kHz.
+
+    Raises:
+        UserError: a malformed ``note_str``, an instrument this plan does not have, or a bad SoundFont.
+    """
+    from hummingface.data.synth import FluidRenderer
+
+    try:
+        name, pitch_text, velocity_text = note_str.rsplit("-", 2)
+        pitch, velocity = int(pitch_text), int(velocity_text)
+    except ValueError:
+        raise UserError(f"{note_str!r} is not a note id like guitar_acoustic_003-060-100.") from None
+    config = NoteRenderConfig(soundfont=Path(soundfont), out=Path("."), seed=seed)
+    instrument = next((i for i in plan_instruments(config) if i.name == name), None)
+    if instrument is None:
+        raise UserError(f"No instrument {name!r} in the seed-{seed} corpus plan.")
+    sr = config.sample_rate
+    renderer = FluidRenderer(soundfont, sr, gain=config.gain, effects=False)
+    try:
+        renderer.select(0, instrument.gm.program)
+        dry = renderer.note(pitch, velocity, int(config.hold_seconds * sr), int(config.note_seconds * sr))
+    finally:
+        renderer.close()
+    return instrument.variant.apply(dry, sr).astype(np.float32)
+
+
 def render_notes(config: NoteRenderConfig, progress: bool = True) -> RenderSummary:
     """Render the corpus into ``config.out`` and write each split's ``examples.json``.
 

@@ -9,7 +9,8 @@ and at the end:
 - ``.train/`` (hidden, never pushed): the optimizer state and the position in the data, for ``resume``.
 
 Losses are a dict of named terms weighted by :meth:`TrainConfig.loss_weights` (DAC's convention): ``recon/l1``,
-the mean absolute error of the normalised log-mel features, and ``kl``, the KL divergence per feature value.
+the mean absolute error of the normalised log-mel features, ``kl``, the KL divergence per feature value, and
+``pitch/ce``, the cross-entropy of the unconditional models' pitch read-out.
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def train(
 
     torch.manual_seed(config.seed)
     model = MODELS[config.model](model_config).to(device)
+    if config.init is not None and not resume:
+        copied, partial = warm_start(model, Path(config.init))
+        if progress:
+            print(f"Started from {config.init}: {copied} tensors copied, {partial} partly (overlapping slices).")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state = TrainState()
     if resume:
@@ -142,6 +147,41 @@ def train(
         _log(state, sums, config.loss_weights(state.step)["kl"], optimizer.param_groups[0]["lr"])
     state.seconds += time.monotonic() - started
     return _checkpoint(model, optimizer, state, config, valid_set, out, device, train_set)
+
+
+def warm_start(model: NoteAutoencoder, folder: Path) -> tuple[int, int]:
+    """Initialise ``model`` from the weights in ``folder`` (another note autoencoder, e.g. the trained ``cvae``).
+
+    Tensors with the same name and shape are copied. Where only the sizes differ -- the heads, whose inputs
+    or outputs include the ``cvae``'s pitch conditioning or a variational log-variance -- the overlapping
+    leading slice is copied and the rest keeps its fresh initialisation. So an ``ae``, ``vae`` or ``mog-vae``
+    starts with the ``cvae``'s trained convolutions and only has to learn to carry the pitch in its latent,
+    which takes a fraction of the time training from scratch does.
+
+    Returns:
+        (tensors copied whole, tensors copied in part).
+
+    Raises:
+        UserError: ``folder`` holds no weights.
+    """
+    path = folder / WEIGHTS_NAME
+    if not path.is_file():
+        raise UserError(f"--init {folder} holds no {WEIGHTS_NAME} to start from.")
+    source = load_file(str(path))
+    copied = partial = 0
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name not in source or source[name].dim() != tensor.dim():
+                continue
+            given = source[name].to(tensor.dtype)
+            if given.shape == tensor.shape:
+                tensor.copy_(given)
+                copied += 1
+            else:
+                overlap = tuple(slice(0, min(a, b)) for a, b in zip(tensor.shape, given.shape, strict=True))
+                tensor[overlap] = given[overlap]
+                partial += 1
+    return copied, partial
 
 
 def _cosine(fraction: float, final_ratio: float) -> float:

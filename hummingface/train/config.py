@@ -31,6 +31,9 @@ class TrainConfig:
         checkpoint_minutes: save weights, latent space and report this often.
         grad_clip: max global gradient norm.
         seed: batches, initialisation and sampling noise all derive from it.
+        pitch_weight: weight of the unconditional models' pitch read-out cross-entropy.
+        init: a checkpoint folder to start from instead of random weights (see
+            :func:`hummingface.train.autoencoder.warm_start`); ``None`` starts from scratch.
     """
 
     model: str = "cvae"
@@ -50,11 +53,13 @@ class TrainConfig:
     checkpoint_minutes: float = 5.0
     grad_clip: float = 1.0
     seed: int = 0
+    pitch_weight: float = 0.02
+    init: str | None = None
 
     def loss_weights(self, step: int) -> dict[str, float]:
         """Weights of the named loss terms at ``step``."""
         warmup = min(1.0, step / self.kl_warmup_steps) if self.kl_warmup_steps > 0 else 1.0
-        return {"recon/l1": 1.0, "kl": self.beta * warmup}
+        return {"recon/l1": 1.0, "kl": self.beta * warmup, "pitch/ce": self.pitch_weight}
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / TRAIN_CONFIG_NAME
