@@ -20,3 +20,26 @@ def load(name: str = "cvae", weights=None, device=None):
     from hummingface.models.timbre import Timbre
 
     return Timbre.load(name, weights=weights, device=device)
+
+
+def load_generator(name: str = "gan", weights=None, device=None):
+    """A note generator (``gan`` or ``cdecoder``) as a :class:`hummingface.models.generator.NoteGenerator`.
+
+    It has ``generate(pitch, family, velocity=100, seed=0)`` -> float32 ``(64000,)`` at 16 kHz and
+    ``surprise(seed)`` -> ``(audio, pitch, family)``. Arguments as for :func:`load`.
+    """
+    from hummingface.models.generator import NoteGenerator
+
+    return NoteGenerator.load(name, weights=weights, device=device)
+
+
+def upsample(audio, sr, mode="model", device=None, progress=False, **kwargs):
+    """8 kHz -> 44.1 kHz music: ``(audio, sr)`` -> ``(audio (channels, samples) float32, 44100)``.
+
+    ``mode`` is ``model`` (learned band extension, ``checkpoints/upsampler``), ``sbr`` (blind spectral band
+    replication) or ``sinc``; input above 8 kHz is brought to 8 kHz first. ``progress`` is ``True`` for a
+    tqdm bar or a callable taking the fraction done. See :func:`hummingface.upsample.upsample`.
+    """
+    from hummingface.upsample import upsample as run
+
+    return run(audio, sr, mode=mode, device=device, progress=progress, **kwargs)

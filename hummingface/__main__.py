@@ -99,6 +99,10 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train a note autoencoder on an NSynth-layout corpus; writes a checkpoint folder (see train/autoencoder.py)."""
+    if args.model in ("gan", "cdecoder"):
+        return _train_generator(args)
+    if args.model == "upsampler":
+        return _train_upsampler(args)
     import dataclasses
     from pathlib import Path
 
@@ -124,6 +128,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         "valid_notes": args.valid_notes,
         "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,
+        "init": args.init,
     }
     given = {key: value for key, value in given.items() if value is not None}
     if args.resume and (out / "train_config.json").is_file():
@@ -144,6 +149,150 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"valid L1 {metrics['valid']['recon/l1']:.4f}, KL {metrics['valid']['kl_nats']:.1f} nats, "
         f"{metrics['latent']['n_sliders']} sliders; wrote {out}."
     )
+
+
+def _train_generator(args: argparse.Namespace) -> None:
+    """Train the ``gan`` or the ``cdecoder`` (see train/gan.py); ``--init none`` starts from random weights."""
+    import dataclasses
+    from pathlib import Path
+
+    import torch
+
+    from hummingface.device import get_device
+    from hummingface.models.generator import GeneratorConfig
+    from hummingface.train.gan import GeneratorTrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    given = {
+        "max_steps": args.max_steps,
+        "minutes": args.minutes,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "d_learning_rate": args.d_lr,
+        "limit": args.limit,
+        "valid_notes": args.valid_notes,
+        "checkpoint_minutes": args.checkpoint_minutes,
+        "seed": args.seed,
+    }
+    if args.init is not None:
+        given["init"] = None if args.init.lower() == "none" else args.init
+    given = {key: value for key, value in given.items() if value is not None or key == "init"}
+    if args.resume and (out / "train_config.json").is_file():
+        config = dataclasses.replace(GeneratorTrainConfig.load(out), **given)
+        if config.model != args.model:
+            raise UserError(f"{out} trains a {config.model!r} model, not {args.model!r}.")
+    else:
+        defaults = {"learning_rate": 1e-3} if args.model == "cdecoder" else {}
+        config = GeneratorTrainConfig(model=args.model, data=args.data, **{**defaults, **given})
+    channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else GeneratorConfig.channels
+    try:
+        model_config = GeneratorConfig(latent_size=args.latent_size, channels=channels)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
+    figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics["valid"].items())
+    print(f"{config.model}: {metrics['step']} steps ({metrics['epochs']:.2f} epochs) in "
+          f"{metrics['train_minutes']:.1f} min; valid {figures}; wrote {out}.")
+
+
+def _train_upsampler(args: argparse.Namespace) -> None:
+    """Train the 8 -> 44.1 kHz upsampler on music clips (see train/upsampler.py)."""
+    import dataclasses
+    from pathlib import Path
+
+    import torch
+
+    from hummingface.device import get_device
+    from hummingface.models.upsampler import UpsamplerConfig
+    from hummingface.train.upsampler import UpsamplerTrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    data = "data/music" if args.data == "data/notes-fluidr3" else args.data
+    given = {
+        "max_steps": args.max_steps,
+        "minutes": args.minutes,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "limit": args.limit,
+        "checkpoint_minutes": args.checkpoint_minutes,
+        "seed": args.seed,
+        "crop_seconds": args.crop_seconds,
+        "valid_clips": args.valid_clips,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
+    if args.resume and (out / "train_config.json").is_file():
+        config = dataclasses.replace(UpsamplerTrainConfig.load(out), **given)
+    else:
+        config = UpsamplerTrainConfig(data=data, **given)
+    model_config = UpsamplerConfig()
+    if args.upsampler_width or args.upsampler_blocks:
+        model_config = dataclasses.replace(
+            model_config,
+            width=args.upsampler_width or model_config.width,
+            dilations=(model_config.dilations * 4)[: args.upsampler_blocks or len(model_config.dilations)],
+        )
+    metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
+    valid, sbr = metrics["valid"], metrics["valid_sbr"]
+    print(
+        f"upsampler: {metrics['step']} steps in {metrics['train_minutes']:.1f} min; held-out LSD {valid['lsd']:.3f} "
+        f"(sbr {sbr['lsd']:.3f}), LSD-HF {valid['lsd_hf']:.3f} (sbr {sbr['lsd_hf']:.3f}); wrote {out}."
+    )
+
+
+def cmd_upsample(args: argparse.Namespace) -> None:
+    """8 kHz -> 44.1 kHz: each input (any rate, brought to 8 kHz first) gets a generated band above 4 kHz."""
+    from hummingface.audio import audio_info
+    from hummingface.upsample import load_upsampler, upsample_file
+
+    outputs = _note_outputs(args.inputs, args.output)
+    for path in args.inputs:  # headers of every file checked before any work is done
+        audio_info(path)
+    model = load_upsampler(args.weights, args.device) if args.mode == "model" else None
+    for path, target in zip(args.inputs, outputs, strict=True):
+        upsample_file(path, target, args.mode, args.device, progress=True, model=model, bit_depth=args.bit_depth,
+                      max_seconds=args.max_minutes * 60)
+        print(f"{path} -> {target}")
+
+
+def _generate_notes(args: argparse.Namespace) -> None:
+    """The ``gan`` / ``cdecoder`` grid: one note per (family, pitch), named ``{family}-{pitch:03d}-{seed}.wav``.
+
+    Without ``--family`` each note's family (and, without ``--pitch`` too, its pitch) is drawn from the seed:
+    the generator's "surprise me".
+    """
+    from pathlib import Path
+
+    from hummingface.audio import write_audio
+    from hummingface.data.gm import FAMILIES
+    from hummingface.models.generator import SAMPLE_RATE, NoteGenerator, check_pitches, family_index
+
+    if args.latent is not None:
+        raise UserError(f"--latent sets timbre-model sliders; the {args.model} takes --seed (and --temperature).")
+    velocity = 100 if args.velocity is None else args.velocity
+    if not 1 <= velocity <= 127:
+        raise UserError(f"Velocity {velocity} is not a MIDI velocity (1-127).")
+    check_pitches(args.pitch or [])
+    families = [FAMILIES[family_index(family)] for family in args.family] if args.family else [None]
+    pitches = args.pitch or [None]
+    target = Path(args.output)
+    single = len(pitches) * len(families) == 1 and target.suffix.lower() in (".wav", ".flac")
+    if not single and target.suffix:
+        raise UserError(f"{len(pitches) * len(families)} notes need a folder for -o, not the file {target}.")
+    model = NoteGenerator.load(args.model, weights=args.weights, device=args.device)
+    for family in families:
+        for pitch in pitches:
+            if family is None:
+                pitch, family_name = model.surprise_labels(args.seed, pitch)
+            else:
+                pitch, family_name = 60 if pitch is None else pitch, family
+            path = target if single else target / f"{family_name}-{pitch:03d}-{args.seed}.wav"
+            note = model.generate(pitch, family_name, velocity, args.seed, args.temperature)
+            write_audio(path, note, SAMPLE_RATE)
+            print(path)
 
 
 def _note_outputs(inputs: list[str], out: str, suffix: str = ".wav"):
@@ -182,6 +331,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> None:
     """Notes from the latent space: random (seeded) or set by slider values, at given pitches and families."""
+    if args.model in ("gan", "cdecoder"):
+        return _generate_notes(args)
     from pathlib import Path
 
     from hummingface.audio import write_audio
@@ -254,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--soundfont", help="General MIDI SoundFont that plays the music (default: FluidR3_GM)")
     music.set_defaults(func=cmd_data)
     train = commands.add_parser("train", help="train a note autoencoder (ae, vae, mog-vae, cvae)")
-    train.add_argument("model", choices=["ae", "vae", "mog-vae", "cvae"], help="which model")
+    train.add_argument(
+        "model", choices=["ae", "vae", "mog-vae", "cvae", "gan", "cdecoder", "upsampler"], help="which model"
+    )
     train.add_argument("--data", default="data/notes-fluidr3", help="NSynth-layout corpus root")
     train.add_argument("--out", required=True, help="checkpoint folder, e.g. checkpoints/cvae")
     train.add_argument("--epochs", type=int, help="passes over the training notes (default 20)")
@@ -271,9 +424,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-minutes", type=float, help="save this often (default 5)")
     train.add_argument("--seed", type=int, help="seed for init, batches and noise (default 0)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--init", help="start from this checkpoint folder's weights, e.g. checkpoints/cvae")
+    train.add_argument("--d-lr", type=float, help="gan: the discriminator's learning rate (default 2e-4)")
+    train.add_argument("--crop-seconds", type=float, help="upsampler: length of each training crop (default 1.5)")
+    train.add_argument("--valid-clips", type=int, help="upsampler: held-out clips scored per checkpoint (default 12)")
+    train.add_argument("--upsampler-width", type=int, help="upsampler: channels of the conv trunk (default 160)")
+    train.add_argument("--upsampler-blocks", type=int, help="upsampler: ConvNeXt blocks (default 6)")
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     train.set_defaults(func=cmd_train)
+
+    upsample = commands.add_parser("upsample", help="8 kHz -> 44.1 kHz music (any rate in, 44.1 kHz out)")
+    upsample.add_argument("inputs", nargs="+", metavar="IN", help="audio files; above 8 kHz they are narrowed first")
+    upsample.add_argument("-o", "--output", required=True, help="output .wav/.flac for one input, else a folder")
+    upsample.add_argument("--mode", choices=["model", "sbr", "sinc"], default="model", help="default: model")
+    upsample.add_argument("--bit-depth", type=int, choices=[16, 24], default=16, help="output PCM bits (default 16)")
+    upsample.add_argument("--max-minutes", type=float, default=60.0, help="refuse longer inputs (default 60)")
+    upsample.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
+    upsample.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    upsample.set_defaults(func=cmd_upsample)
 
     models = ["ae", "vae", "mog-vae", "cvae"]
     reconstruct = commands.add_parser("reconstruct", help="encode and decode notes through a timbre model")
@@ -285,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     reconstruct.set_defaults(func=cmd_reconstruct)
 
-    generate = commands.add_parser("generate", help="notes from a timbre model's latent space")
-    generate.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
+    generate = commands.add_parser("generate", help="notes from a timbre model's latent space or a note generator")
+    generate.add_argument("--model", default="cvae",
+                          help=f"checkpoint name: {', '.join(models)}, gan, cdecoder (default cvae)")
     generate.add_argument("--pitch", type=int, nargs="+", help="MIDI pitches (default 60)")
     generate.add_argument("--family", nargs="+", help="instrument families: start from their centroids")
     generate.add_argument("--velocity", type=int, help="MIDI velocity 1-127: moves the latent towards its notes")

@@ -34,13 +34,15 @@ def spectrogram_db(audio: np.ndarray, sample_rate: int, n_fft: int = 1024, hop: 
 
 
 def spectrogram_image(
-    audio: np.ndarray, sample_rate: int, height: int = 256, max_hz: float | None = None, floor_db: float = -90.0
+    audio: np.ndarray, sample_rate: int, height: int = 256, max_hz: float | None = None, floor_db: float = -90.0,
+    width: int | None = None,
 ) -> np.ndarray:
     """Mono or ``(channels, samples)`` audio -> spectrogram picture ``(height, frames, 3)``, low notes at the bottom.
 
     Args:
         max_hz: top of the picture (default: Nyquist); set it to compare clips at different rates on one axis.
         floor_db: dB below the peak drawn black.
+        width: frames across (default: a quarter-window hop); give two clips the same to compare them.
     """
     from matplotlib import colormaps
 
@@ -48,7 +50,8 @@ def spectrogram_image(
     if audio.ndim == 2:
         audio = audio.mean(axis=0)
     n_fft = 2048 if sample_rate > 24000 else 1024
-    db = spectrogram_db(audio, sample_rate, n_fft)
+    hop = max(1, -(-len(audio) // width)) if width else None
+    db = spectrogram_db(audio, sample_rate, n_fft, hop)
     freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     top = max_hz or sample_rate / 2
     rows = np.linspace(0, top, height)
@@ -109,7 +112,7 @@ def latent_map(
     width, height = MAP_SIZE
     figure = plt.figure(figsize=(width / 100, height / 100), dpi=100)
     axes = figure.add_axes((0.09, 0.1, 0.68, 0.82))
-    colours = plt.get_cmap("tab20")(np.arange(len(FAMILIES)) * 2 % 20)
+    colours = [*plt.get_cmap("tab10").colors, "black"]  # 11 families, 11 distinct colours
     for index, name in enumerate(FAMILIES):
         chosen = family == index
         if chosen.any():

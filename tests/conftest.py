@@ -38,3 +38,35 @@ def real_notes() -> np.ndarray:
     renderer.close()
     notes = np.stack(notes)
     return (0.5 * notes / np.abs(notes).max(axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A checkpoint tree of untrained tiny models, laid out like ``checkpoints/``: cvae and vae (with latent
+    spaces), gan, cdecoder and upsampler. Enough to drive the studio and the app end to end in seconds."""
+    import dataclasses
+
+    import torch
+
+    from hummingface.latent import LatentSpace
+    from hummingface.models.autoencoder import MODELS, AutoencoderConfig
+    from hummingface.models.generator import CDecoder, GeneratorConfig, NoteGAN
+    from hummingface.models.timbre import LATENT_FILE
+    from hummingface.models.upsampler import Upsampler, UpsamplerConfig
+
+    root = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    for name in ("cvae", "vae"):
+        model = MODELS[name](AutoencoderConfig(latent_size=8, channels=(8, 8, 8, 8, 8), pitch_embedding=4))
+        model.save_pretrained(root / name)
+        n = 64
+        space = LatentSpace.fit(
+            torch.randn(n, 8), torch.arange(n) % 11, 40 + torch.arange(n) % 40, torch.full((n,), 100),
+            [f"note_{i:03d}-060-100" for i in range(n)],
+        )
+        space.save(root / name / LATENT_FILE)
+    generator = GeneratorConfig(latent_size=4, channels=(8, 8, 8, 8, 8), pitch_embedding=4, cond_size=8)
+    NoteGAN(generator).save_pretrained(root / "gan")
+    CDecoder(dataclasses.replace(generator, latent_size=0)).save_pretrained(root / "cdecoder")
+    Upsampler(UpsamplerConfig(width=8, dilations=(1,))).save_pretrained(root / "upsampler")
+    return root

@@ -34,6 +34,7 @@ from hummingface.models.autoencoder import MODELS, AutoencoderConfig, NoteAutoen
 from hummingface.models.timbre import LATENT_FILE
 from hummingface.train.config import TrainConfig
 from hummingface.train.data import NoteFeatures, load_features
+from hummingface.train.loop import cosine_schedule, load_optimizer, optimizer_tensors
 
 STATE_DIR = ".train"
 LOG_EVERY = 25
@@ -92,7 +93,7 @@ def train(
     state = TrainState()
     if resume:
         load_model(model, str(out / WEIGHTS_NAME), strict=True)
-        _load_optimizer(optimizer, state_dir / "optimizer.safetensors")
+        load_optimizer(optimizer, state_dir / "optimizer.safetensors")
         state = TrainState(**json.loads((state_dir / "state.json").read_text()))
         torch.manual_seed(config.seed + state.step)  # fresh sampling noise, still reproducible
 
@@ -117,7 +118,7 @@ def train(
         batch = train_set.batch(index, device)
 
         fraction = max(state.step / total_steps, seconds / budget)
-        lr = config.learning_rate * _cosine(fraction, config.final_lr_ratio)
+        lr = config.learning_rate * cosine_schedule(fraction, config.final_lr_ratio)
         for group in optimizer.param_groups:
             group["lr"] = lr
         weights = config.loss_weights(state.step)
@@ -182,11 +183,6 @@ def warm_start(model: NoteAutoencoder, folder: Path) -> tuple[int, int]:
                 tensor[overlap] = given[overlap]
                 partial += 1
     return copied, partial
-
-
-def _cosine(fraction: float, final_ratio: float) -> float:
-    fraction = min(max(fraction, 0.0), 1.0)
-    return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * fraction))
 
 
 def _log(state: TrainState, sums: dict[str, float], beta: float, lr: float) -> None:
@@ -263,33 +259,13 @@ def _checkpoint(
     report = {**metrics, "history": state.history, "valid_history": state.valid}
     (scratch / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
     _plot(state, config, scratch / "report.png")
-    save_file(_optimizer_tensors(optimizer), str(scratch / "optimizer.safetensors"))
+    save_file(optimizer_tensors(optimizer), str(scratch / "optimizer.safetensors"))
     (scratch / "state.json").write_text(json.dumps(dataclasses.asdict(state)) + "\n")
     for path in sorted(scratch.iterdir()):
         resume_file = path.name in ("optimizer.safetensors", "state.json")
         path.replace(out / STATE_DIR / path.name if resume_file else out / path.name)
     scratch.rmdir()
     return metrics
-
-
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """Adam's state as flat named tensors (safetensors holds nothing else)."""
-    tensors = {}
-    for index, values in optimizer.state_dict()["state"].items():
-        for name, value in values.items():
-            tensors[f"{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    return tensors
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> None:
-    tensors = load_file(str(path))
-    state = optimizer.state_dict()
-    restored: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        index, name = key.split(".", 1)
-        restored.setdefault(int(index), {})[name] = value
-    state["state"] = restored
-    optimizer.load_state_dict(state)
 
 
 def _plot(state: TrainState, config: TrainConfig, path: Path) -> None:

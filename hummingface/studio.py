@@ -1,0 +1,367 @@
+"""The app's work, as plain Python: inputs in, ``(sample_rate, int16 audio)`` and pictures out.
+
+``app.py`` only lays out components and wires events to the methods of :class:`Studio`; everything here runs
+(and is tested) without a browser or Gradio. Errors a user can cause raise :class:`~hummingface.errors.UserError`
+with one sentence, which the app shows as a ``gr.Error``.
+
+Four tabs, four groups of methods:
+
+- Designer: :meth:`Studio.design` (slider values -> note), :meth:`Studio.start_from` (a sound -> slider values),
+  :meth:`Studio.randomise`, :meth:`Studio.morph`.
+- Note Generator: :meth:`Studio.generate_note` (one note, a scale or a chord), :meth:`Studio.surprise`.
+- Upsampler: :meth:`Studio.describe_upload`, :meth:`Studio.upsample`.
+- Latent Explorer: :meth:`Studio.explore_map`, :meth:`Studio.explore` (a clicked pixel -> the nearest note).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hummingface.audio import audio_info, read_audio, to_int16, write_audio
+from hummingface.data.gm import FAMILIES
+from hummingface.errors import UserError
+from hummingface.hub import WeightsSource
+from hummingface.latent import interpolate
+from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, note_pitch
+from hummingface.plots import MapView, fidelity_plot, latent_map, side_by_side, spectrogram_image
+
+TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
+GENERATOR_MODELS = ("gan", "cdecoder")
+MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
+NOTES_DIR_ENV = "HUMMINGFACE_NOTES"  # the note corpus root, for the Explorer's original notes
+DEFAULT_NOTES_DIR = Path("data/notes-fluidr3")
+Audio = tuple[int, np.ndarray]  # what gr.Audio plays: (sample rate, int16 (samples,) or (samples, channels))
+
+
+def note_name(pitch: int) -> str:
+    """MIDI pitch -> scientific pitch name: 60 -> ``"C4"``, 69 -> ``"A4"``."""
+    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def playable(audio: np.ndarray, sample_rate: int) -> Audio:
+    """Float audio ``(samples,)`` or ``(channels, samples)`` -> what ``gr.Audio`` plays unchanged (int16).
+
+    Gradio would peak-normalise a float array; int16 keeps the loudness the model made.
+    """
+    return sample_rate, to_int16(audio)
+
+
+def bandwidth_hz(audio: np.ndarray, sample_rate: int, floor_db: float = -60.0) -> float:
+    """Highest frequency whose average power is within ``floor_db`` of the loudest one (Hz).
+
+    The measured bandwidth an upload really has, whatever its sample rate claims: an 8 kHz file resampled to
+    44.1 kHz still measures about 4 kHz.
+    """
+    mono = np.asarray(audio, dtype=np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    n_fft = 2048
+    if len(mono) < n_fft:
+        mono = np.pad(mono, (0, n_fft - len(mono)))
+    hop = max(n_fft, len(mono) // 400)  # at most ~400 frames: fast on a 10-minute file
+    frames = np.lib.stride_tricks.sliding_window_view(mono, n_fft)[::hop]
+    power = (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=-1)) ** 2).mean(axis=0)
+    db = 10 * np.log10(power + 1e-20)
+    loud = np.nonzero(db >= db.max() + floor_db)[0]
+    return float(np.fft.rfftfreq(n_fft, 1 / sample_rate)[loud[-1]]) if loud.size else 0.0
+
+
+@dataclasses.dataclass
+class Design:
+    """A Designer result: the note, its picture, and where it sits (``latent`` ``(D,)``, ``sliders`` ``(k,)``)."""
+
+    audio: Audio
+    picture: np.ndarray
+    latent: torch.Tensor
+    sliders: list[float]
+
+
+@dataclasses.dataclass
+class Explored:
+    """An Explorer click: the nearest note's labels, its latent, its reconstruction and (if found) the original."""
+
+    index: int
+    note_id: str
+    labels: str
+    latent: torch.Tensor
+    pitch: int
+    reconstruction: Audio
+    original: Audio | None
+    picture: np.ndarray
+
+
+class Studio:
+    """Every model the app serves, loaded once, and the app's actions on them.
+
+    Args:
+        timbres: Designer/Explorer models by name (``cvae``, ``vae``, ...).
+        generators: Note Generator models by name (``gan``, ``cdecoder``); may be empty.
+        upsampler_ready: whether the learned upsampler loaded (the sbr and sinc modes always work).
+        notes_dir: the note corpus root, where the Explorer finds original notes (else it re-renders them).
+    """
+
+    def __init__(
+        self,
+        timbres: dict[str, Timbre],
+        generators: dict | None = None,
+        upsampler: object | None = None,
+        weights: str | None = None,
+        device: str | torch.device | None = None,
+        notes_dir: str | os.PathLike | None = None,
+    ) -> None:
+        if not timbres:
+            raise UserError("No timbre model found: the Designer needs at least one of " + ", ".join(TIMBRE_MODELS))
+        self.timbres = timbres
+        self.generators = generators or {}
+        self.upsampler = upsampler
+        self.weights, self.device = weights, device
+        self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
+        self._maps: dict[tuple[str, int, int], tuple[np.ndarray, MapView]] = {}
+
+    @classmethod
+    def load(cls, weights: str | None = None, device: str | torch.device | None = None) -> Studio:
+        """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``)."""
+        source = WeightsSource.resolve(weights)
+        found = source.available()
+        timbres = {name: Timbre.from_folder(found[name], device) for name in TIMBRE_MODELS if name in found}
+        generators = {}
+        if any(name in found for name in GENERATOR_MODELS):
+            from hummingface.models.generator import NoteGenerator
+
+            generators = {
+                name: NoteGenerator.from_folder(found[name], device) for name in GENERATOR_MODELS if name in found
+            }
+        upsampler = None
+        if "upsampler" in found:
+            from hummingface.upsample import load_upsampler
+
+            upsampler = load_upsampler(weights, device)
+        return cls(timbres, generators, upsampler, weights, device)
+
+    # -- Designer -------------------------------------------------------------------------------------
+
+    def timbre(self, name: str) -> Timbre:
+        if name not in self.timbres:
+            raise UserError(f"No {name!r} model is loaded; choose from {', '.join(self.timbres)}.")
+        return self.timbres[name]
+
+    def n_sliders(self, model: str) -> int:
+        return self.timbre(model).n_sliders
+
+    def design(
+        self, model: str, sliders: Sequence[float], pitch: int = 60, base: Sequence[float] | None = None
+    ) -> Design:
+        """Slider values (std units along the PCA directions) -> the note they describe.
+
+        Args:
+            sliders: one value per slider; extra values (beyond the model's count) are ignored.
+            pitch: MIDI pitch (the ``cvae`` plays any; the others hold pitch in the latent and ignore it).
+            base: the latent ``(D,)`` the sliders move away from, e.g. an encoded sound (default: the mean).
+        """
+        timbre = self.timbre(model)
+        values = [float(v) for v in list(sliders)[: timbre.n_sliders]]
+        base_latent = torch.tensor(list(base), dtype=torch.float32) if base is not None else None
+        if base_latent is not None and base_latent.shape != (timbre.latent_size,):
+            base_latent = None  # a latent from another model: start from the mean instead
+        latent = timbre.from_sliders(values, base=base_latent)
+        audio = timbre.decode(latent, pitch=int(pitch))
+        return Design(playable(audio, SAMPLE_RATE), spectrogram_image(audio, SAMPLE_RATE), latent, values)
+
+    def slider_values(self, model: str, latent: torch.Tensor | Sequence[float]) -> list[float]:
+        """Latent ``(D,)`` -> the model's slider values (std units), clipped to the sliders' range of ±4."""
+        latent = torch.as_tensor(latent, dtype=torch.float32)
+        return [float(v) for v in self.timbre(model).to_sliders(latent).clamp(-4, 4)]
+
+    def start_from(self, model: str, sound: str | os.PathLike, pitch: int | None = None) -> tuple[torch.Tensor, int]:
+        """An uploaded or preset sound -> (its latent ``(D,)``, its MIDI pitch: given, else the pyin estimate)."""
+        audio, sr = read_audio(sound, mono=True, max_seconds=MAX_UPLOAD_SECONDS)
+        note = as_note(audio, sr)
+        pitch = note_pitch(note, pitch)
+        return self.timbre(model).encode(note, SAMPLE_RATE, pitch=pitch), pitch
+
+    def randomise(self, model: str, seed: int) -> torch.Tensor:
+        """A seeded random latent ``(D,)`` from the model's latent distribution."""
+        return self.timbre(model).random_latent(int(seed))
+
+    def morph(self, model: str, a: str, b: str, mix: float, pitch: int | None = None) -> tuple[torch.Tensor, int]:
+        """Two sounds -> (the latent ``mix`` of the way from A to B, A's pitch unless given)."""
+        latent_a, pitch_a = self.start_from(model, a, pitch)
+        latent_b, _ = self.start_from(model, b, pitch_a)
+        return interpolate(latent_a, latent_b, float(np.clip(mix, 0.0, 1.0))), pitch_a
+
+    # -- Note Generator --------------------------------------------------------------------------------
+
+    def generator(self, name: str):
+        if name not in self.generators:
+            available = ", ".join(self.generators) or "none (no gan or cdecoder checkpoint)"
+            raise UserError(f"No {name!r} note generator is loaded; available: {available}.")
+        return self.generators[name]
+
+    def generate_note(
+        self, model: str, pitch: int = 60, family: str = "keyboard", velocity: int = 100, seed: int = 0,
+        play: str = "note",
+    ) -> tuple[Audio, np.ndarray]:
+        """One note, or a major scale (8 notes) / major triad built on ``pitch``, as one clip.
+
+        Returns:
+            (audio, spectrogram picture). A scale plays each note for half a second.
+        """
+        generator = self.generator(model)
+        chords = {"note": (0,), "scale": (0, 2, 4, 5, 7, 9, 11, 12), "chord": (0, 4, 7)}
+        if play not in chords:
+            raise UserError(f"Unknown play mode {play!r}; choose {', '.join(chords)}.")
+        pitches = [int(pitch) + step for step in chords[play]]
+        notes = generator.audio(generator.features(pitches, family, int(velocity), int(seed)))  # (B, samples)
+        if play == "scale":
+            audio = _sequence(list(notes), SAMPLE_RATE // 2)
+        else:
+            audio = notes.sum(axis=0) / len(notes)
+        return playable(audio, SAMPLE_RATE), spectrogram_image(audio, SAMPLE_RATE)
+
+    def surprise(self, model: str, seed: int) -> tuple[int, str, int]:
+        """A seeded random (pitch, family, velocity) for "Surprise me": a pitch the family was trained on."""
+        pitch, family = self.generator(model).surprise_labels(int(seed))
+        velocity = int(np.random.default_rng(int(seed)).choice((50, 75, 100, 127)))
+        return pitch, family, velocity
+
+    # -- Upsampler -------------------------------------------------------------------------------------
+
+    def describe_upload(self, path: str | os.PathLike) -> str:
+        """One line about an upload: rate, channels, length and measured bandwidth (reads and checks the file)."""
+        info = audio_info(path)
+        audio, sr = read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)
+        return (
+            f"{sr} Hz, {'stereo' if audio.shape[0] == 2 else f'{audio.shape[0]} channel(s)'}, "
+            f"{audio.shape[1] / sr:.1f} s, {info.format}; measured bandwidth {bandwidth_hz(audio, sr) / 1000:.1f} kHz"
+        )
+
+    def upsample(
+        self, path: str | os.PathLike, mode: str = "model", out_dir: str | os.PathLike | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> tuple[Audio, Path, np.ndarray, str]:
+        """An upload -> (44.1 kHz audio, the written 44.1 kHz WAV, before/after spectrograms, a description).
+
+        Args:
+            mode: ``model`` (learned), ``sbr`` or ``sinc`` (baselines, to compare).
+            out_dir: where the WAV is written (default: a fresh temporary folder).
+            progress: called with the fraction done, 0-1.
+        """
+        import tempfile
+
+        from hummingface.upsample import upsample
+
+        if mode == "model" and self.upsampler is None:
+            raise UserError("The learned upsampler is not loaded; choose the sbr or sinc mode.")
+        audio, sr = read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)
+        result, out_sr = upsample(audio, sr, mode=mode, model=self.upsampler, progress=progress)
+        folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="hummingface-"))
+        target = folder / f"{Path(path).stem}-44k1-{mode}.wav"
+        write_audio(target, result, out_sr)
+        before = spectrogram_image(audio, sr, max_hz=out_sr / 2, width=600)
+        after = spectrogram_image(result, out_sr, max_hz=out_sr / 2, width=600)
+        note = f"{mode}: {sr} Hz -> {out_sr} Hz, {result.shape[1] / out_sr:.1f} s; left: before, right: after"
+        return playable(result, out_sr), target, side_by_side([before, after]), note
+
+    # -- Latent Explorer -------------------------------------------------------------------------------
+
+    def axes_choices(self, model: str) -> list[int]:
+        """The principal components offered as map axes (1-based): the slider directions, at least two."""
+        return list(range(1, max(2, self.timbre(model).n_sliders) + 1))
+
+    def explore_map(
+        self, model: str, x_component: int = 1, y_component: int = 2, highlight: int | None = None
+    ) -> tuple[np.ndarray, MapView]:
+        """The PCA map of the model's Explorer notes on two principal components (1-based), coloured by family."""
+        timbre = self.timbre(model)
+        space = timbre.latent
+        if space is None:
+            raise UserError(f"The {model} checkpoint has no latent.safetensors, so there is no map to explore.")
+        components = self.axes_choices(model)
+        for component in (x_component, y_component):
+            if int(component) not in components:
+                raise UserError(f"Principal component {component} is not on offer; choose 1-{components[-1]}.")
+        key = (model, int(x_component), int(y_component))
+        if key not in self._maps or highlight is not None:
+            coords = self._coordinates(model, int(x_component), int(y_component))
+            point = tuple(coords[highlight]) if highlight is not None else None
+            picture, view = latent_map(
+                coords, space.point_family.numpy(), f"PC {x_component} (std)", f"PC {y_component} (std)",
+                f"{model}: {len(coords)} validation notes", point,
+            )
+            if highlight is not None:
+                return picture, view
+            self._maps[key] = picture, view
+        return self._maps[key]
+
+    def explore(self, model: str, x_component: int, y_component: int, pixel: Sequence[float]) -> Explored:
+        """A click on the map at image ``pixel`` (x, y) -> the nearest note: labels, reconstruction and original."""
+        timbre = self.timbre(model)
+        _, view = self.explore_map(model, x_component, y_component)
+        data = view.to_data(float(pixel[0]), float(pixel[1]))
+        coords = self._coordinates(model, int(x_component), int(y_component))
+        index = int(np.argmin(((coords - np.asarray(data)) ** 2).sum(axis=1)))
+        space = timbre.latent
+        latent = space.point_latents[index]
+        pitch, family = int(space.point_pitch[index]), FAMILIES[int(space.point_family[index])]
+        velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
+        reconstruction = timbre.decode(latent, pitch=pitch)
+        original, where = self._original(note_id)
+        labels = (
+            f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
+            f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."
+        )
+        picture, _ = self.explore_map(model, x_component, y_component, highlight=index)
+        return Explored(
+            index, note_id, labels, latent, pitch, playable(reconstruction, SAMPLE_RATE),
+            playable(original, SAMPLE_RATE) if original is not None else None, picture,
+        )
+
+    def fidelity(self, model: str) -> np.ndarray:
+        """The explained-variance curve of the model's latent PCA, as a picture."""
+        space = self.timbre(model).latent
+        if space is None:
+            raise UserError(f"The {model} checkpoint has no latent.safetensors.")
+        return fidelity_plot(space.fidelity.numpy(), space.n_sliders, f"{model}: fidelity")
+
+    def _coordinates(self, model: str, x_component: int, y_component: int) -> np.ndarray:
+        """``(N, 2)`` Explorer points on two principal components (1-based), in std units."""
+        space = self.timbre(model).latent
+        count = max(x_component, y_component)
+        coords = space.to_sliders(space.point_latents, count).numpy()
+        return coords[:, [x_component - 1, y_component - 1]]
+
+    def _original(self, note_id: str) -> tuple[np.ndarray | None, str]:
+        """The original note: the corpus file if present, else rendered again with FluidSynth, else ``None``."""
+        for split in ("valid", "test", "train"):
+            path = self.notes_dir / f"nsynth-{split}" / "audio" / f"{note_id}.wav"
+            if path.is_file():
+                audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, mono=True)
+                return audio[0], f"from {path}"
+        try:
+            from hummingface.data.notes import render_note
+            from hummingface.data.synth import FLUIDR3_GM
+
+            return render_note(note_id, FLUIDR3_GM), "re-rendered with FluidSynth"
+        except (UserError, ImportError, OSError):
+            return None, "not available (no corpus and no FluidSynth here)"
+
+
+def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:
+    """Notes played one after another every ``step`` samples, each cut with a short fade-out, and the last whole."""
+    total = step * (len(notes) - 1) + len(notes[-1])
+    out = np.zeros(total, dtype=np.float32)
+    ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    for i, note in enumerate(notes):
+        part = np.array(note, dtype=np.float32)
+        if i < len(notes) - 1:
+            part = part[: step + fade]
+            part[-fade:] *= ramp[: len(part[-fade:])]
+        out[i * step : i * step + len(part)] += part
+    return out

@@ -1,0 +1,108 @@
+"""The Gradio app over HTTP: every endpoint with its defaults through gradio_client, and a garbage upload that is
+refused while the app keeps answering. Tiny untrained models; the app runs in this process on 127.0.0.1."""
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "assets" / "examples" / "pop-0011-01-8k.flac"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_weights):
+    import app
+    from hummingface.studio import Studio
+
+    demo = app.build_app(Studio.load(str(tiny_weights), "cpu"))
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True,
+        max_file_size=app.MAX_FILE_SIZE,
+    )
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+def test_the_four_endpoints_are_named(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert set(endpoints) == {"/design", "/generate_note", "/upsample", "/explore"}
+
+
+def test_design_with_its_defaults(client):
+    audio, picture = client.predict(api_name="/design")
+    assert sf.info(audio).samplerate == 16000 and sf.info(audio).frames == 64000
+    assert Path(picture).stat().st_size > 0
+
+
+def test_design_with_sliders(client):
+    first, _ = client.predict("cvae", 60, *([2.0] + [0.0] * 15), api_name="/design")
+    second, _ = client.predict("cvae", 60, *([-2.0] + [0.0] * 15), api_name="/design")
+    assert sf.read(first)[0].tolist() != sf.read(second)[0].tolist()
+
+
+def test_generate_note_with_its_defaults(client):
+    audio, _ = client.predict(api_name="/generate_note")
+    assert sf.info(audio).samplerate == 16000 and sf.info(audio).frames == 64000
+
+
+def test_upsample_one_file(client):
+    from gradio_client import handle_file
+
+    audio, written, _, note = client.predict(handle_file(str(EXAMPLE)), api_name="/upsample")
+    assert sf.info(audio).samplerate == 44100 and sf.info(audio).channels == 2
+    assert sf.info(written).samplerate == 44100 and "44100 Hz" in note
+
+
+def test_explore_with_its_defaults(client):
+    _, labels, _, reconstruction = client.predict(api_name="/explore")
+    assert "pitch" in labels and sf.info(reconstruction).frames == 64000
+
+
+def test_garbage_upload_is_refused_and_the_app_keeps_answering(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    junk = tmp_path / "song.wav"
+    junk.write_bytes(b"\x00garbage, not a WAV" * 50)
+    with pytest.raises(AppError, match="not an audio file"):
+        client.predict(handle_file(str(junk)), "sbr", api_name="/upsample")
+    audio, _ = client.predict(api_name="/design")
+    assert sf.info(audio).frames == 64000
+
+
+def test_readme_front_matter_describes_the_space():
+    import gradio
+    from huggingface_hub import SpaceCard
+
+    card = SpaceCard.load(ROOT / "README.md")
+    assert card.data.sdk == "gradio" and card.data.sdk_version == gradio.__version__
+    assert (ROOT / card.data.app_file).is_file()
+    assert card.data.python_version
+
+
+def test_app_sets_offline_defaults_without_overriding_the_user(monkeypatch):
+    import importlib
+
+    import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("GRADIO_ANALYTICS_ENABLED", raising=False)
+    importlib.reload(app)
+    assert os.environ["HF_HUB_OFFLINE"] == "0" and os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"

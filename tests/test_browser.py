@@ -1,0 +1,129 @@
+"""The app in a real browser: Playwright drives Debian's Chromium (never a downloaded one).
+
+Opens the page, drags a Designer slider and gets new audio, clicks the Explorer map and hears the note,
+uploads a clip to the Upsampler and gets the 44.1 kHz result; a screenshot of each tab is saved.
+
+Screenshots go to ``$HUMMINGFACE_SCREENSHOTS`` if set, else into the test's temporary folder. README's come
+from this test on the shipped weights::
+
+    HUMMINGFACE_TEST_WEIGHTS=checkpoints HUMMINGFACE_SCREENSHOTS=docs/screenshots pytest tests/test_browser.py
+"""
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/lib/chromium/chromium")  # the real binary behind Debian's /usr/bin/chromium wrapper
+EXAMPLE = ROOT / "assets" / "examples" / "pop-0011-01-8k.flac"
+TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def page_url(tiny_weights):
+    import app
+    from hummingface.studio import Studio
+
+    weights = os.environ.get("HUMMINGFACE_TEST_WEIGHTS", str(tiny_weights))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = app.build_app(Studio.load(weights, "cpu"))
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(page_url):
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(page_url)
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("HUMMINGFACE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def audio_link(page, elem_id: str):
+    return page.locator(f"#{elem_id} [data-testid=download-link]")
+
+
+def wait_for_new_link(page, elem_id: str, old: str | None) -> str:
+    """Wait until the audio output ``elem_id`` offers a file other than ``old``; return its URL."""
+    link = audio_link(page, elem_id)
+    link.wait_for(state="attached")
+    page.wait_for_function(
+        "([sel, old]) => { const a = document.querySelector(sel); return a && a.href && a.href !== old; }",
+        arg=[f"#{elem_id} [data-testid=download-link]", old or ""],
+        timeout=TIMEOUT_MS,
+    )
+    return link.get_attribute("href")
+
+
+def test_designer_slider_gives_new_audio(page, shots):
+    first = wait_for_new_link(page, "design-audio", None)  # the page's first note, decoded on load
+    track = page.locator("#slider-0 input[type=range]")
+    box = track.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.5, y)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.035 * step), y)
+    page.mouse.up()
+    assert float(page.locator("#slider-0 input[type=number]").input_value()) > 1.0
+    second = wait_for_new_link(page, "design-audio", first)
+    assert second != first
+    page.screenshot(path=str(shots / "designer.png"), full_page=True)
+
+
+def test_explorer_click_plays_a_note(page, shots):
+    page.get_by_role("tab", name="Latent Explorer").click()
+    picture = page.locator("#map img")
+    picture.wait_for(state="visible")
+    box = picture.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    labels = page.locator("#explore-labels textarea")
+    page.wait_for_function("sel => document.querySelector(sel).value.includes('pitch')",
+                           arg="#explore-labels textarea", timeout=TIMEOUT_MS)
+    assert re.search(r"pitch \d+", labels.input_value())
+    wait_for_new_link(page, "explore-reconstruction", None)
+    page.screenshot(path=str(shots / "explorer.png"), full_page=True)
+
+
+def test_upsampler_upload_gives_44k1(page, shots, tmp_path):
+    page.get_by_role("tab", name="Upsampler").click()
+    page.locator("#upload input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_function("sel => document.querySelector(sel).value.includes('8000 Hz')",
+                           arg="#upload-info textarea", timeout=TIMEOUT_MS)
+    page.locator("#run-upsample").click()
+    wait_for_new_link(page, "upsampled", None)
+    page.screenshot(path=str(shots / "upsampler.png"), full_page=True)
+
+
+def test_note_generator_tab(page, shots):
+    page.get_by_role("tab", name="Note Generator").click()
+    page.locator("#generate").click()
+    wait_for_new_link(page, "gen-audio", None)
+    page.screenshot(path=str(shots / "generator.png"), full_page=True)
+
+
+def test_screenshots_were_written(shots):
+    names = sorted(path.name for path in shots.glob("*.png"))
+    assert names == ["designer.png", "explorer.png", "generator.png", "upsampler.png"]

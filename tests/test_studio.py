@@ -1,0 +1,153 @@
+"""The app's pure functions (hummingface/studio.py) on tiny untrained models: no browser, no Gradio."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from hummingface.errors import UserError
+from hummingface.studio import PRESET_DIR, Studio, bandwidth_hz, note_name
+
+EXAMPLES = PRESET_DIR.parent / "examples"
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_weights, tmp_path_factory):
+    return Studio.load(str(tiny_weights), "cpu")
+
+
+def test_loads_every_model_in_the_tree(studio):
+    assert set(studio.timbres) == {"cvae", "vae"}
+    assert set(studio.generators) == {"gan", "cdecoder"}
+    assert studio.upsampler is not None
+
+
+def test_note_names():
+    assert [note_name(p) for p in (60, 69, 21, 61)] == ["C4", "A4", "A0", "C#4"]
+
+
+def test_design_gives_int16_audio_and_a_picture(studio):
+    first = studio.design("cvae", [0.0] * studio.n_sliders("cvae"), pitch=60)
+    moved = studio.design("cvae", [3.0] + [0.0] * (studio.n_sliders("cvae") - 1), pitch=60)
+    rate, audio = first.audio
+    assert rate == 16000 and audio.dtype == np.int16 and audio.shape == (64000,)
+    assert first.picture.ndim == 3 and first.picture.shape[2] == 3 and first.picture.dtype == np.uint8
+    assert not np.array_equal(first.audio[1], moved.audio[1])
+    assert moved.sliders[0] == pytest.approx(3.0)
+
+
+def test_design_ignores_a_base_latent_of_another_size(studio):
+    result = studio.design("vae", [0.5], base=[0.0] * 3)
+    assert result.latent.shape == (8,)
+
+
+def test_start_from_a_preset_estimates_its_pitch(studio):
+    preset = sorted(PRESET_DIR.glob("*.flac"))[0]
+    latent, pitch = studio.start_from("cvae", preset)
+    assert latent.shape == (8,) and pitch == 60  # every preset is middle C
+    values = studio.slider_values("cvae", latent)
+    assert len(values) == studio.n_sliders("cvae") and all(-4 <= v <= 4 for v in values)
+
+
+def test_morph_ends_are_the_two_sounds(studio):
+    a, b = sorted(PRESET_DIR.glob("*.flac"))[:2]
+    start, _ = studio.morph("cvae", a, b, 0.0)
+    end, _ = studio.morph("cvae", a, b, 1.0)
+    assert np.allclose(start, studio.start_from("cvae", a)[0], atol=1e-5)
+    assert np.allclose(end, studio.start_from("cvae", b, 60)[0], atol=1e-5)
+
+
+def test_start_from_garbage_is_one_sentence(studio, tmp_path):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio at all" * 10)
+    with pytest.raises(UserError, match="not an audio file"):
+        studio.start_from("cvae", junk)
+
+
+@pytest.mark.parametrize(("play", "seconds"), [("note", 4.0), ("chord", 4.0), ("scale", 7.5)])
+def test_generate_note_scale_and_chord(studio, play, seconds):
+    (rate, audio), picture = studio.generate_note("gan", 60, "guitar", 100, 3, play)
+    assert rate == 16000 and audio.dtype == np.int16 and len(audio) == int(seconds * rate)
+    assert picture.shape[2] == 3
+
+
+def test_generator_errors(studio):
+    with pytest.raises(UserError, match="Unknown family"):
+        studio.generate_note("gan", 60, "kazoo")
+    with pytest.raises(UserError, match="No 'nope' note generator"):
+        studio.generate_note("nope")
+    with pytest.raises(UserError, match="play mode"):
+        studio.generate_note("cdecoder", play="arpeggio")
+
+
+def test_surprise_is_seeded(studio):
+    assert studio.surprise("gan", 5) == studio.surprise("gan", 5)
+    pitch, family, velocity = studio.surprise("gan", 5)
+    assert 24 <= pitch <= 96 and 1 <= velocity <= 127
+    studio.generate_note("gan", pitch, family, velocity, 5)
+
+
+def test_bandwidth_of_a_sine_and_of_an_8k_clip():
+    t = np.arange(44100) / 44100
+    assert bandwidth_hz(np.sin(2 * np.pi * 1000 * t), 44100) == pytest.approx(1000, abs=150)
+    clip, sr = sf.read(EXAMPLES / "pop-0011-01-8k.flac", dtype="float32", always_2d=True)
+    assert 3000 < bandwidth_hz(clip.T, sr) <= 4000
+
+
+def test_describe_upload(studio):
+    text = studio.describe_upload(EXAMPLES / "pop-0011-01-8k.flac")
+    assert "8000 Hz" in text and "stereo" in text and "10.0 s" in text and "bandwidth" in text
+
+
+@pytest.mark.parametrize("mode", ["model", "sbr", "sinc"])
+def test_upsample_writes_44k1_and_pictures(studio, tmp_path, mode):
+    fractions = []
+    (rate, audio), target, picture, note = studio.upsample(
+        EXAMPLES / "pop-0011-01-8k.flac", mode, tmp_path, progress=fractions.append
+    )
+    assert rate == 44100 and audio.shape == (441000, 2) and audio.dtype == np.int16
+    assert sf.info(str(target)).samplerate == 44100 and target.parent == tmp_path
+    assert picture.shape[1] > picture.shape[0] and mode in note
+    assert fractions and fractions[-1] == pytest.approx(1.0)
+
+
+def test_upsample_refuses_garbage(studio, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="empty"):
+        studio.upsample(empty, "sbr", tmp_path)
+
+
+def test_a_click_on_a_point_picks_that_point(studio):
+    picture, view = studio.explore_map("cvae", 1, 2)
+    assert picture.shape == (480, 640, 3)
+    coords = studio._coordinates("cvae", 1, 2)
+    for index in (0, 17, 40):
+        found = studio.explore("cvae", 1, 2, view.to_pixel(*coords[index]))
+        assert found.index == index and found.note_id in found.labels
+        assert found.reconstruction[1].shape == (64000,)
+
+
+def test_other_axes_and_bad_axes(studio):
+    picture, _ = studio.explore_map("vae", 2, 3)
+    assert picture.shape == (480, 640, 3)
+    with pytest.raises(UserError, match="not on offer"):
+        studio.explore_map("vae", 1, 99)
+
+
+def test_original_note_from_the_corpus_folder(tiny_weights, tmp_path):
+    studio = Studio.load(str(tiny_weights), "cpu")
+    note_id = studio.timbres["cvae"].latent.note_ids[0]
+    studio.notes_dir = tmp_path
+    audio = np.sin(np.linspace(0, 2000, 64000)).astype(np.float32) * 0.3
+    (tmp_path / "nsynth-valid" / "audio").mkdir(parents=True)
+    sf.write(tmp_path / "nsynth-valid" / "audio" / f"{note_id}.wav", audio, 16000)
+    coords = studio._coordinates("cvae", 1, 2)
+    _, view = studio.explore_map("cvae", 1, 2)
+    found = studio.explore("cvae", 1, 2, view.to_pixel(*coords[0]))
+    assert found.original is not None and "from" in found.labels
+    assert np.allclose(found.original[1] / 32767, audio, atol=1e-3)
+
+
+def test_fidelity_picture(studio):
+    picture = studio.fidelity("cvae")
+    assert picture.ndim == 3 and picture.shape[2] == 3
