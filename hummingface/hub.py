@@ -196,6 +196,23 @@ def read_config(path: Path, config_class: type, model_type: str):
     return dataclass_from_dict(config_class, data, path)
 
 
+def model_class(folder: str | os.PathLike, models: dict[str, type[Pretrained]]) -> type[Pretrained]:
+    """Which of ``models`` (by ``model_type``) the checkpoint in ``folder`` holds, its config checked first.
+
+    Raises:
+        UserError: no readable ``config.json``, a model type not in ``models``, or unknown config fields.
+    """
+    path = Path(folder) / CONFIG_NAME
+    try:
+        model_type = json.loads(path.read_text()).get("model_type")
+    except (OSError, json.JSONDecodeError, AttributeError) as error:
+        raise UserError(f"{path} is not a readable JSON config ({error}).") from None
+    if model_type not in models:
+        raise UserError(f"{path} describes a {model_type!r} model; this loader knows {', '.join(models)}.")
+    read_config(path, models[model_type].config_class, model_type)  # refuse unknown fields before building
+    return models[model_type]
+
+
 def dataclass_from_dict(config_class: type, data: dict[str, Any], source: Path | str = "config"):
     """Rebuild a (possibly nested) dataclass from ``dataclasses.asdict`` output, strictly."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from hummingface.errors import UserError
+
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal")
 SOURCES = ("acoustic", "electronic", "synthetic")
 QUALITIES = (
@@ -156,3 +160,12 @@ MULTIPHONIC_PROGRAMS = frozenset({86})
 def pitched_instruments() -> tuple[GMInstrument, ...]:
     """The melodic GM programs we render, in program order."""
     return tuple(GMInstrument(*row) for row in _TABLE)
+
+
+def family_index(family: str | int) -> int:
+    """A family name (``"guitar"``) or NSynth index -> index; :class:`UserError` listing the names if unknown."""
+    if isinstance(family, (int, np.integer)) and 0 <= family < len(FAMILIES):
+        return int(family)
+    if family in FAMILIES:
+        return FAMILIES.index(family)
+    raise UserError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -35,11 +34,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hummingface.data.gm import FAMILIES
+from hummingface.data.gm import FAMILIES, family_index
 from hummingface.device import get_device
 from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
 from hummingface.errors import UserError
-from hummingface.hub import Pretrained, WeightsSource, read_config
+from hummingface.hub import Pretrained, WeightsSource, model_class
 from hummingface.models.autoencoder import SILENCE, Decoder, PitchConditioning
 
 SAMPLE_RATE = 16000
@@ -310,17 +309,7 @@ class NoteGenerator:
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None) -> NoteGenerator:
-        import json
-
-        path = Path(folder) / "config.json"
-        try:
-            model_type = json.loads(path.read_text()).get("model_type")
-        except (OSError, ValueError) as error:
-            raise UserError(f"{path} is not a readable JSON config ({error}).") from None
-        if model_type not in MODELS:
-            raise UserError(f"{path} describes a {model_type!r} model; this loader knows {', '.join(MODELS)}.")
-        read_config(path, GeneratorConfig, model_type)  # refuse unknown fields before building
-        return cls(MODELS[model_type].from_folder(folder, device=get_device(device)))
+        return cls(model_class(folder, MODELS).from_folder(folder, device=get_device(device)))
 
     @property
     def name(self) -> str:
@@ -395,14 +384,6 @@ class NoteGenerator:
         drawn = int(rng.choice(pitches))
         return (drawn if pitch is None else pitch), family
 
-
-def family_index(family: str | int) -> int:
-    """A family name (``"guitar"``) or NSynth index -> index; :class:`UserError` listing the names if unknown."""
-    if isinstance(family, (int, np.integer)) and 0 <= family < len(FAMILIES):
-        return int(family)
-    if family in FAMILIES:
-        return FAMILIES.index(family)
-    raise UserError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
 
 
 def check_pitches(pitches: Sequence[int]) -> None:

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from hummingface.audio import fit_length, resample
-from hummingface.data.gm import FAMILIES
+from hummingface.data.gm import family_index
 from hummingface.device import get_device
 from hummingface.dsp import NoteSpectrogram
 from hummingface.errors import UserError
-from hummingface.hub import WeightsSource, read_config
+from hummingface.hub import WeightsSource, model_class
 from hummingface.latent import LatentSpace, interpolate
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
 
@@ -69,8 +69,7 @@ class Timbre:
         from pathlib import Path
 
         folder = Path(folder)
-        model_type = _model_type(folder / "config.json")
-        model = MODELS[model_type].from_folder(folder, device=get_device(device))
+        model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
         latent = LatentSpace.load(folder / LATENT_FILE) if (folder / LATENT_FILE).is_file() else None
         return cls(model, latent)
 
@@ -233,14 +232,6 @@ class Timbre:
         return pitch.expand(batch).to(self.device)
 
 
-def family_index(family: str | int) -> int:
-    """A family name (``"guitar"``) or NSynth index -> index; :class:`UserError` if unknown."""
-    if isinstance(family, (int, np.integer)) and 0 <= family < len(FAMILIES):
-        return int(family)
-    if family in FAMILIES:
-        return FAMILIES.index(family)
-    raise UserError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
-
 
 def as_note(audio: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
     """Audio ``(samples,)`` or ``(channels, samples)`` at ``sr`` Hz -> float32 ``(64000,)``: mono, 16 kHz, 4 s."""
@@ -276,16 +267,3 @@ def note_pitch(note: np.ndarray, pitch: int | None = None) -> int:
         return pitch
     estimate = estimate_pitch(note)
     return round(estimate) if estimate is not None else 60
-
-
-def _model_type(path) -> str:
-    import json
-
-    try:
-        model_type = json.loads(path.read_text()).get("model_type")
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path} is not a readable JSON config ({error}).") from None
-    if model_type not in MODELS:
-        raise UserError(f"{path} describes a {model_type!r} model; this loader knows {', '.join(MODELS)}.")
-    read_config(path, MODELS[model_type].config_class, model_type)  # refuse unknown fields before building
-    return model_type
