@@ -39,7 +39,7 @@ import torch
 from hummingface.audio import read_audio, write_audio
 from hummingface.metrics import lsd_spectral
 from hummingface.models.upsampler import Upsampler
-from hummingface.upsample import INPUT_RATE, OUTPUT_RATE, upsample
+from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, upsample
 
 MODES = ("sinc", "sbr", "model")
 KINDS = {"audio": "recording", "music21": "score", "procedural": "procedural"}

@@ -38,8 +38,8 @@ def upsample(audio, sr, mode="model", device=None, progress=False, **kwargs):
 
     ``mode`` is ``model`` (learned band extension, ``checkpoints/upsampler``), ``sbr`` (blind spectral band
     replication) or ``sinc``; input above 8 kHz is brought to 8 kHz first. ``progress`` is ``True`` for a
-    tqdm bar or a callable taking the fraction done. See :func:`hummingface.upsample.upsample`.
+    tqdm bar or a callable taking the fraction done. See :func:`hummingface.upsampling.upsample`.
     """
-    from hummingface.upsample import upsample as run
+    from hummingface.upsampling import upsample as run
 
     return run(audio, sr, mode=mode, device=device, progress=progress, **kwargs)

@@ -246,7 +246,7 @@ def _train_upsampler(args: argparse.Namespace) -> None:
 def cmd_upsample(args: argparse.Namespace) -> None:
     """8 kHz -> 44.1 kHz: each input (any rate, brought to 8 kHz first) gets a generated band above 4 kHz."""
     from hummingface.audio import audio_info
-    from hummingface.upsample import load_upsampler, upsample_file
+    from hummingface.upsampling import load_upsampler, upsample_file
 
     outputs = _note_outputs(args.inputs, args.output)
     for path in args.inputs:  # headers of every file checked before any work is done

@@ -140,7 +140,7 @@ class Studio:
             }
         upsampler = None
         if "upsampler" in found:
-            from hummingface.upsample import load_upsampler
+            from hummingface.upsampling import load_upsampler
 
             upsampler = load_upsampler(weights, device)
         return cls(timbres, generators, upsampler, weights, device)
@@ -255,7 +255,7 @@ class Studio:
         """
         import tempfile
 
-        from hummingface.upsample import upsample
+        from hummingface.upsampling import upsample
 
         if mode == "model" and self.upsampler is None:
             raise UserError("The learned upsampler is not loaded; choose the sbr or sinc mode.")

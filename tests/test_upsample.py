@@ -14,7 +14,7 @@ from hummingface.hub import WeightsSource, repo_checkpoints
 from hummingface.metrics import lsd_spectral
 from hummingface.models.upsampler import Upsampler, UpsamplerConfig
 from hummingface.train.upsampler import UpsamplerTrainConfig, degrade
-from hummingface.upsample import INPUT_RATE, OUTPUT_RATE, process_chunks, upsample
+from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, process_chunks, upsample
 
 TINY = UpsamplerConfig(width=8, dilations=(1, 2))
 

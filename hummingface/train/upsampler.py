@@ -34,7 +34,7 @@ from hummingface.hub import WEIGHTS_NAME, dataclass_from_dict
 from hummingface.metrics import lsd_spectral
 from hummingface.models.upsampler import Upsampler, UpsamplerConfig
 from hummingface.train.loop import cosine_schedule, load_optimizer, optimizer_tensors
-from hummingface.upsample import INPUT_RATE, OUTPUT_RATE, Extender, _resample, process_chunks
+from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, Extender, _resample, process_chunks
 
 STATE_DIR = ".train"
 TRAIN_CONFIG_NAME = "train_config.json"

@@ -30,8 +30,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import sys
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -421,17 +419,3 @@ def _resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if out.shape[-1] < target:
         out = np.pad(out, ((0, 0), (0, target - out.shape[-1])))
     return np.ascontiguousarray(out[:, :target], dtype=np.float32)
-
-
-class _CallableModule(types.ModuleType):
-    """``hummingface.upsample`` is both this module and, in ``hummingface/__init__.py``, the function.
-
-    Importing the submodule rebinds the package attribute to the module, so the module must be callable too
-    for ``hummingface.upsample(audio, sr)`` to keep working after anything imported it.
-    """
-
-    def __call__(self, *args, **kwargs) -> tuple[np.ndarray, int]:
-        return upsample(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
