@@ -89,7 +89,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                             reset = gr.Button("Reset", elem_id="reset")
                     with gr.Column(scale=3):
                         design_audio = gr.Audio(label="Note", buttons=["download"], elem_id="design-audio")
-                        design_picture = gr.Image(label="Spectrogram", interactive=False, elem_id="design-picture")
+                        design_picture = gr.Image(label="Spectrogram", interactive=False, elem_id="design-picture",
+                                                  format="jpeg")  # 1 ms to encode; webp takes 8
                         with gr.Accordion("Start from a sound", open=False):
                             sound = gr.Audio(label="Upload a note", type="filepath", sources=["upload"])
                             preset = gr.Dropdown(presets, value=None, label="…or pick a preset")
@@ -119,7 +120,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                             surprise = gr.Button("Surprise me")
                     with gr.Column():
                         gen_audio = gr.Audio(label="Note", buttons=["download"], elem_id="gen-audio")
-                        gen_picture = gr.Image(label="Spectrogram", interactive=False)
+                        gen_picture = gr.Image(label="Spectrogram", interactive=False, format="jpeg")
 
             # -- Upsampler -------------------------------------------------------------------------------
             with gr.Tab("Upsampler", id="upsampler"):

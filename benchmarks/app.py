@@ -1,7 +1,9 @@
 """The app's speed over HTTP on loopback: start-up, memory, and round trips of its endpoints.
 
 Starts ``python app.py`` as a user would (shipped weights, offline), waits for the first page, reads the
-server's resident memory, then times each endpoint through ``gradio_client``:
+server's resident memory, then times each endpoint twice: over Gradio's REST API with one keep-alive HTTP
+connection (``POST /gradio_api/call/<name>``, then its event stream up to the result; the output files
+are not fetched), and through ``gradio_client``, which also downloads every output file:
 
     python benchmarks/app.py [--repeats 30] [--threads 2] [--out runs/app-benchmark.json]
 
@@ -72,6 +74,15 @@ def timed(call, repeats: int) -> list[float]:
     return times
 
 
+def rest_call(http, url: str, api: str, data: list) -> None:
+    """One call over Gradio's REST API: queue the event, then read its stream until the result arrives."""
+    event = http.post(f"{url}gradio_api/call/{api}", json={"data": data}).json()["event_id"]
+    with http.stream("GET", f"{url}gradio_api/call/{api}/{event}") as stream:
+        body = "".join(stream.iter_text())
+    if "event: complete" not in body:
+        raise SystemExit(f"/{api} failed: {body[:300]}")
+
+
 def summary(times: list[float]) -> dict[str, float]:
     ms = np.asarray(times) * 1000
     return {"p50_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "calls": len(ms)}
@@ -105,9 +116,17 @@ def main() -> None:
                 i = next(calls) % len(sliders)
                 client.predict("cvae", 60, *sliders[i].tolist(), api_name="/design")
 
+            import httpx
+
+            http = httpx.Client(timeout=60)
+            rest_design = ["cvae", 60, *sliders[0].tolist()]
+            rest_note = ["gan", 60, "keyboard", 100, 0, "note"]
             figures = {
                 "startup_s": startup,
                 "resident_mb_after_start": memory,
+                "rest_design": summary(timed(lambda: rest_call(http, url, "design", rest_design), args.repeats)),
+                "rest_generate_note": summary(timed(lambda: rest_call(http, url, "generate_note", rest_note),
+                                                    args.repeats)),
                 "design": summary(timed(design, args.repeats)),
                 "generate_note": summary(timed(lambda: client.predict(api_name="/generate_note"), args.repeats)),
                 "upsample_10s": summary(timed(
