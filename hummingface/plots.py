@@ -100,8 +100,7 @@ class MapView:
 
 
 def latent_map(
-    points: np.ndarray, family: np.ndarray, x_label: str, y_label: str, title: str,
-    highlight: tuple[float, float] | None = None,
+    points: np.ndarray, family: np.ndarray, x_label: str, y_label: str, title: str
 ) -> tuple[np.ndarray, MapView]:
     """Scatter of ``points`` ``(N, 2)`` coloured by NSynth family ``(N,)`` -> (picture ``(480, 640, 3)``, view)."""
     import matplotlib
@@ -117,8 +116,6 @@ def latent_map(
         chosen = family == index
         if chosen.any():
             axes.scatter(points[chosen, 0], points[chosen, 1], s=7, color=colours[index], label=name, linewidths=0)
-    if highlight is not None:
-        axes.scatter([highlight[0]], [highlight[1]], s=160, facecolors="none", edgecolors="black", linewidths=2)
     axes.set(xlabel=x_label, ylabel=y_label, title=title)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=2, frameon=False)
     figure.canvas.draw()
@@ -127,6 +124,15 @@ def latent_map(
     view = MapView(axes.get_xlim(), axes.get_ylim(), box.x0, height - box.y1, box.width, box.height)
     plt.close(figure)
     return picture, view
+
+
+def ring(picture: np.ndarray, centre: tuple[float, float], radius: float = 8.0, width: float = 2.0) -> np.ndarray:
+    """A copy of ``picture`` ``(H, W, 3)`` with a black ring around pixel ``centre`` (x, y): the clicked point."""
+    rows, columns = np.ogrid[: picture.shape[0], : picture.shape[1]]
+    distance = np.hypot(columns - centre[0], rows - centre[1])
+    marked = picture.copy()
+    marked[np.abs(distance - radius) <= width / 2] = 0
+    return marked
 
 
 def fidelity_plot(fidelity: np.ndarray, n_sliders: int, title: str) -> np.ndarray:

@@ -29,7 +29,7 @@ from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
 from hummingface.latent import interpolate
 from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, note_pitch
-from hummingface.plots import MapView, fidelity_plot, latent_map, side_by_side, spectrogram_image
+from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_side, spectrogram_image
 
 TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
 GENERATOR_MODELS = ("gan", "cdecoder")
@@ -103,7 +103,7 @@ class Studio:
     Args:
         timbres: Designer/Explorer models by name (``cvae``, ``vae``, ...).
         generators: Note Generator models by name (``gan``, ``cdecoder``); may be empty.
-        upsampler_ready: whether the learned upsampler loaded (the sbr and sinc modes always work).
+        upsampler: the learned upsampler, or ``None`` (the sbr and sinc modes always work).
         notes_dir: the note corpus root, where the Explorer finds original notes (else it re-renders them).
     """
 
@@ -112,8 +112,6 @@ class Studio:
         timbres: dict[str, Timbre],
         generators: dict | None = None,
         upsampler: object | None = None,
-        weights: str | None = None,
-        device: str | torch.device | None = None,
         notes_dir: str | os.PathLike | None = None,
     ) -> None:
         if not timbres:
@@ -121,7 +119,6 @@ class Studio:
         self.timbres = timbres
         self.generators = generators or {}
         self.upsampler = upsampler
-        self.weights, self.device = weights, device
         self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
         self._maps: dict[tuple[str, int, int], tuple[np.ndarray, MapView]] = {}
 
@@ -143,7 +140,7 @@ class Studio:
             from hummingface.upsampling import load_upsampler
 
             upsampler = load_upsampler(weights, device)
-        return cls(timbres, generators, upsampler, weights, device)
+        return cls(timbres, generators, upsampler)
 
     # -- Designer -------------------------------------------------------------------------------------
 
@@ -275,10 +272,11 @@ class Studio:
         """The principal components offered as map axes (1-based): the slider directions, at least two."""
         return list(range(1, max(2, self.timbre(model).n_sliders) + 1))
 
-    def explore_map(
-        self, model: str, x_component: int = 1, y_component: int = 2, highlight: int | None = None
-    ) -> tuple[np.ndarray, MapView]:
-        """The PCA map of the model's Explorer notes on two principal components (1-based), coloured by family."""
+    def explore_map(self, model: str, x_component: int = 1, y_component: int = 2) -> tuple[np.ndarray, MapView]:
+        """The PCA map of the model's Explorer notes on two principal components (1-based), coloured by family.
+
+        Drawn once per (model, axes) and kept: a click only rings the chosen point on a copy.
+        """
         timbre = self.timbre(model)
         space = timbre.latent
         if space is None:
@@ -288,22 +286,18 @@ class Studio:
             if int(component) not in components:
                 raise UserError(f"Principal component {component} is not on offer; choose 1-{components[-1]}.")
         key = (model, int(x_component), int(y_component))
-        if key not in self._maps or highlight is not None:
+        if key not in self._maps:
             coords = self._coordinates(model, int(x_component), int(y_component))
-            point = tuple(coords[highlight]) if highlight is not None else None
-            picture, view = latent_map(
+            self._maps[key] = latent_map(
                 coords, space.point_family.numpy(), f"PC {x_component} (std)", f"PC {y_component} (std)",
-                f"{model}: {len(coords)} validation notes", point,
+                f"{model}: {len(coords)} validation notes",
             )
-            if highlight is not None:
-                return picture, view
-            self._maps[key] = picture, view
         return self._maps[key]
 
     def explore(self, model: str, x_component: int, y_component: int, pixel: Sequence[float]) -> Explored:
         """A click on the map at image ``pixel`` (x, y) -> the nearest note: labels, reconstruction and original."""
         timbre = self.timbre(model)
-        _, view = self.explore_map(model, x_component, y_component)
+        picture, view = self.explore_map(model, x_component, y_component)
         data = view.to_data(float(pixel[0]), float(pixel[1]))
         coords = self._coordinates(model, int(x_component), int(y_component))
         index = int(np.argmin(((coords - np.asarray(data)) ** 2).sum(axis=1)))
@@ -317,10 +311,10 @@ class Studio:
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
             f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."
         )
-        picture, _ = self.explore_map(model, x_component, y_component, highlight=index)
         return Explored(
             index, note_id, labels, latent, pitch, playable(reconstruction, SAMPLE_RATE),
-            playable(original, SAMPLE_RATE) if original is not None else None, picture,
+            playable(original, SAMPLE_RATE) if original is not None else None,
+            ring(picture, view.to_pixel(*coords[index])),
         )
 
     def fidelity(self, model: str) -> np.ndarray:
