@@ -7,15 +7,19 @@
 Figures (DESIGN.md, "How we measure"); "real" is the same measure on real notes of the *test* split, whose
 instruments no model trained on:
 
-- **pitch accuracy**: one note per pitch 36-84 and family (all 11), seed ``--seed``; pass when the median
+- **pitch accuracy**: one note per pitch 36-84 and family (all 11), each with its own seed (from ``--seed``:
+  one seed for the whole grid would play one ``gan`` mixture component per family); pass when the median
   pyin f0 over voiced frames of the first 2.5 s is within 0.5 semitone of the request. Also over the cells
   whose pitch the family was trained on (the rest are extrapolations: FluidR3's bass stops at 67, its flutes
-  start at 55).
+  start at 55). Real: ``--real-pitch-notes`` test notes, and as many train notes (the instruments the
+  generators imitate; FluidR3's electronic organs sound an octave or two below the written pitch, so pyin
+  fails nearly all of them).
 - **family accuracy**: a small classifier trained on real train-split renders
   (:class:`~hummingface.models.family_classifier.FamilyClassifier`, trained here on first use or with
   ``--train-classifier`` and kept in ``checkpoints/family-classifier``) applied to the same grid, re-analysed
   from the generated audio; real: its accuracy on the test notes (and on 2000 train notes, the instruments
-  it and the generators learnt from: the ceiling for notes that imitate them).
+  it and the generators learnt from: the ceiling for notes that imitate them; and on those notes
+  phase-reconstructed and re-analysed like the generated ones).
 - **NDB/K** (k = 50, :func:`hummingface.metrics.ndb_k`): ``--ndb-notes`` random test notes against as many
   generated notes with the same pitch, family and velocity (seeds 0..N-1), both as log-mel re-analysed from
   audio, pooled to 16 frames; real: as many random *train* notes against the test notes (the gap between
@@ -135,12 +139,20 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
     pick = np.sort(rng.choice(in_grid, min(args.real_pitch_notes, len(in_grid)), replace=False))
     audio = note_audio(data, "test", [test.note_ids[i] for i in pick]).numpy()
     pitch_pass = pitch_hits(audio, test.pitch[pick])
+    train = load_features(data, "train", pitches=range(24, 97), progress=False)
+    in_grid = np.flatnonzero(np.isin(train.pitch, list(GRID_PITCHES)))
+    seen_pick = np.sort(np.random.default_rng([args.seed, 9]).choice(in_grid, len(pick), replace=False))
+    seen_audio = note_audio(data, "train", [train.note_ids[i] for i in seen_pick]).numpy()
+    seen_pitch_pass = pitch_hits(seen_audio, train.pitch[seen_pick])
     all_features = torch.from_numpy(test.features[test.rows].astype(np.float32))
     family_acc = float((classify(classifier, all_features) == test.family).mean())
-    train = load_features(data, "train", pitches=range(24, 97), progress=False)
     seen = train.subset(np.sort(rng.choice(len(train), 2000, replace=False)))  # the instruments it learnt from
-    seen_acc = float((classify(classifier, torch.from_numpy(seen.features[seen.rows].astype(np.float32)))
-                      == seen.family).mean())
+    seen_features = torch.from_numpy(seen.features[seen.rows].astype(np.float32))
+    seen_acc = float((classify(classifier, seen_features) == seen.family).mean())
+    # The same notes through the generators' path: phase reconstruction, then re-analysis of the audio.
+    resynthesised = torch.cat([spectrogram(spectrogram.inverse(seen_features[i : i + 100]))
+                               for i in range(0, len(seen_features), 100)])
+    resynth_acc = float((classify(classifier, resynthesised) == seen.family).mean())
     # Diversity between two instruments of one family at one pitch and velocity.
     groups: dict[tuple, list[int]] = {}
     for i in range(len(test)):
@@ -157,9 +169,15 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
     return {
         "pitch_accuracy": float(pitch_pass.mean()),
         "pitch_notes": len(pick),
+        "pitch_accuracy_train_instruments": float(seen_pitch_pass.mean()),
+        "pitch_accuracy_train_instruments_by_family": {
+            FAMILIES[f]: float(seen_pitch_pass[train.family[seen_pick] == f].mean())
+            for f in range(len(FAMILIES)) if (train.family[seen_pick] == f).any()
+        },
         "family_accuracy": family_acc,
         "family_notes": len(test),
         "family_accuracy_train_instruments": seen_acc,
+        "family_accuracy_train_instruments_resynthesised": resynth_acc,
         "ndb_k": ndb_k(real_pooled, train_pooled, seed=args.seed),
         "pairwise_lsd_db": float(lsd_db(a, b).mean()) if pairs else None,
         "pairs": len(pairs),
@@ -177,7 +195,8 @@ def model_figures(model: NoteGenerator, test: NoteFeatures, classifier, spectrog
     family = np.array([f for f, _ in cells])
     pitch = np.array([p for _, p in cells])
     count = len(cells)
-    _, audio = generate(model, pitch, family, np.full(count, 100), np.full(count, args.seed), args.temperature)
+    seeds = args.seed * 10_000 + np.arange(count)  # a seed per cell: the gan's mixture components all get played
+    _, audio = generate(model, pitch, family, np.full(count, 100), seeds, args.temperature)
     pitch_pass = pitch_hits(audio, pitch)
     predicted = classify(classifier, spectrogram(torch.from_numpy(audio)))
     family_pass = predicted == family
@@ -201,6 +220,7 @@ def model_figures(model: NoteGenerator, test: NoteFeatures, classifier, spectrog
     return {
         "pitch_accuracy": float(pitch_pass.mean()),
         "pitch_accuracy_trained_range": float(pitch_pass[trained].mean()),
+        "pitch_accuracy_by_family": {FAMILIES[f]: float(pitch_pass[family == f].mean()) for f in range(len(FAMILIES))},
         "pitch_notes": count,
         "family_accuracy": float(family_pass.mean()),
         "family_accuracy_trained_range": float(family_pass[trained].mean()),
@@ -306,7 +326,7 @@ def main() -> None:
     parser.add_argument("--real-pitch-notes", type=int, default=300, help="real test notes for the pitch check")
     parser.add_argument("--real-pairs", type=int, default=100, help="pairs of real test notes for diversity")
     parser.add_argument("--train-classifier", action="store_true", help="retrain the family classifier")
-    parser.add_argument("--classifier-minutes", type=float, default=8.0, help="training time of the family classifier")
+    parser.add_argument("--classifier-minutes", type=float, default=30.0, help="training time of the family classifier")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--speed-only", action="store_true",
                         help="measure only the speed, and update it in --out (quality runs on 1 thread, speed on 2)")

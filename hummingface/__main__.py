@@ -139,7 +139,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = TrainConfig(model=args.model, data=args.data, **given)
     channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else AutoencoderConfig.channels
     try:
-        model_config = AutoencoderConfig(latent_size=args.latent_size, channels=channels)
+        temperature = {} if args.pitch_temperature is None else {"pitch_temperature": args.pitch_temperature}
+        model_config = AutoencoderConfig(latent_size=args.latent_size, channels=channels, **temperature)
     except ValueError as error:
         raise UserError(str(error)) from None
     metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
@@ -175,6 +176,7 @@ def _train_generator(args: argparse.Namespace) -> None:
         "valid_notes": args.valid_notes,
         "checkpoint_minutes": args.checkpoint_minutes,
         "seed": args.seed,
+        "train_decoder": args.train_decoder or None,
     }
     if args.init is not None:
         given["init"] = None if args.init.lower() == "none" else args.init
@@ -425,7 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="seed for init, batches and noise (default 0)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--init", help="start from this checkpoint folder's weights, e.g. checkpoints/cvae")
+    train.add_argument("--pitch-temperature", type=float,
+                       help="ae/vae/mog-vae: softmax temperature of the pitch read-out when decoding (default 1.3)")
     train.add_argument("--d-lr", type=float, help="gan: the discriminator's learning rate (default 2e-4)")
+    train.add_argument("--train-decoder", action="store_true",
+                       help="gan: the game also tunes the decoder (default: the mixture prior only)")
     train.add_argument("--crop-seconds", type=float, help="upsampler: length of each training crop (default 1.5)")
     train.add_argument("--valid-clips", type=int, help="upsampler: held-out clips scored per checkpoint (default 12)")
     train.add_argument("--upsampler-width", type=int, help="upsampler: channels of the conv trunk (default 160)")

@@ -26,7 +26,7 @@ from hummingface.models.generator import (
 from hummingface.train.data import load_features
 from hummingface.train.gan import GeneratorTrainConfig, Labels, evaluate, train
 
-TINY = GeneratorConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4, presets=2)
+TINY = GeneratorConfig(latent_size=8, components=3, channels=(4, 4, 4, 4, 4), pitch_embedding=4, presets=2)
 TINY_CVAE = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
 TINY_ARGS = ["--channels", "4,4,4,4,4", "--latent-size", "8", "--batch-size", "2", "--valid-notes", "4"]
 
@@ -93,7 +93,7 @@ def test_shapes_and_gradients(cls):
     model = tiny(cls)
     pitch, family, velocity = labels()
     if cls is NoteGAN:
-        out = model(torch.randn(3, 8), pitch, family, velocity)
+        out = model(torch.randn(3, 8), torch.tensor([0, 1, 2]), pitch, family, velocity)
     else:
         out = model(pitch, family, velocity, torch.tensor([0, 1, 2]), torch.zeros(3, 10))
     assert out.shape == (3, 128, 251)
@@ -105,16 +105,17 @@ def test_shapes_and_gradients(cls):
     assert all(p.grad is not None for p in model.decoder.parameters())
 
 
-def test_gan_noise_family_and_pitch_all_change_the_note():
+def test_gan_noise_component_family_and_pitch_all_change_the_note():
     model = tiny(NoteGAN)
     with torch.no_grad():
         model.prior_mean.normal_()
-    z = torch.randn(1, 8)
-    base = model(z, torch.tensor([60]), torch.tensor([3]), torch.tensor([100]))
+    z, c = torch.randn(1, 8), torch.tensor([0])
+    base = model(z, c, torch.tensor([60]), torch.tensor([3]), torch.tensor([100]))
     for other in [
-        model(torch.randn(1, 8), torch.tensor([60]), torch.tensor([3]), torch.tensor([100])),
-        model(z, torch.tensor([72]), torch.tensor([3]), torch.tensor([100])),
-        model(z, torch.tensor([60]), torch.tensor([5]), torch.tensor([100])),
+        model(torch.randn(1, 8), c, torch.tensor([60]), torch.tensor([3]), torch.tensor([100])),
+        model(z, torch.tensor([2]), torch.tensor([60]), torch.tensor([3]), torch.tensor([100])),
+        model(z, c, torch.tensor([72]), torch.tensor([3]), torch.tensor([100])),
+        model(z, c, torch.tensor([60]), torch.tensor([5]), torch.tensor([100])),
     ]:
         assert not torch.allclose(base, other)
 
@@ -127,13 +128,14 @@ def test_warm_start_reproduces_the_cvae_decoder(tiny_cvae):
     pitch, family, velocity = labels()
     z = torch.randn(3, 8)
     with torch.no_grad():  # identity prior, zero family/velocity embeddings: exactly the cvae at z
-        torch.testing.assert_close(gan(z, pitch, family, velocity), cvae.decode_features(z, pitch))
+        out = gan(z, torch.tensor([0, 1, 2]), pitch, family, velocity)
+        torch.testing.assert_close(out, cvae.decode_features(z, pitch))
         expected = cvae.decode_features(torch.zeros(3, 8), pitch)  # cdecoder = the cvae at the latent's centre
         out = cdecoder(pitch, family, velocity, torch.zeros(3, dtype=torch.long), torch.zeros(3, 10))
         torch.testing.assert_close(out, expected)
 
 
-def test_fit_prior_recovers_family_gaussians_and_velocity():
+def test_fit_prior_draws_components_from_each_family_and_recovers_velocity():
     model = tiny(NoteGAN)
     gen = torch.Generator().manual_seed(0)
     family = torch.arange(2000) % 2
@@ -143,11 +145,14 @@ def test_fit_prior_recovers_family_gaussians_and_velocity():
     slope = torch.randn(8, generator=gen)
     v = (velocity.float() - 64) / 64
     latents = means[family] + torch.randn(2000, 8, generator=gen) @ mixing.T + v[:, None] * slope
-    model.fit_prior(latents, family, velocity)
-    torch.testing.assert_close(model.prior_mean[:2], means, atol=0.2, rtol=0)
+    model.fit_prior(latents, family, velocity, spread=0.5)
     torch.testing.assert_close(model.velocity_direction, slope, atol=0.15, rtol=0)
-    assert torch.equal(model.prior_mean[5], torch.zeros(8))  # absent family: untouched
-    scale = model.prior_scale[0]
+    without = latents - v[:, None] * model.velocity_direction
+    for index in range(2):  # each component is one of the family's notes, velocity removed
+        distance = torch.cdist(model.prior_mean[index], without[family == index]).min(dim=1).values
+        assert distance.max() < 1e-2  # (cdist rounding; notes lie about 1 apart)
+    assert torch.equal(model.prior_mean[5], torch.zeros(3, 8))  # absent family: untouched
+    scale = model.prior_scale[0] / 0.5
     assert (scale @ scale.T - mixing @ mixing.T).abs().max() < 0.25
 
 
@@ -172,7 +177,12 @@ def test_train_one_step_resume_and_load(corpus, tiny_cvae, tmp_path):
     model = NoteGenerator.from_folder(out)
     assert model.name == "gan"
     assert model.model.pitch_range[:3].tolist() == [[36, 60], [48, 67], [55, 72]]  # per family, from the corpus
-    assert not torch.equal(model.model.prior_mean[0], torch.zeros(8))  # fitted to the cvae's latents
+    assert not torch.equal(model.model.prior_mean[0], torch.zeros(3, 8))  # fitted to the cvae's latents
+    cvae_decoder = CVAE.from_folder(tiny_cvae).decoder.state_dict()
+    for name, weight in model.model.decoder.state_dict().items():  # the game tuned the prior only
+        torch.testing.assert_close(weight, cvae_decoder[name], rtol=0, atol=0)
+    with pytest.raises(UserError, match="--train-decoder"):
+        train(dataclasses.replace(config, init=None), TINY, tmp_path / "random", progress=False)
 
 
 def test_cli_trains_a_cdecoder_that_learns_and_keeps_presets(corpus, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Note autoencoders at tiny capacity: shapes, conditioning, priors, save/load, and the latent space."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -176,6 +177,30 @@ def test_unconditional_models_read_the_pitch_out_of_the_latent(name):
         model.pitch_head.bias[40 - TINY.min_pitch] = 0.0
     cond = model.pitch.expected(model.pitch_logits(latent).softmax(dim=-1))
     assert torch.allclose(cond, model.pitch(torch.tensor([40, 40])), atol=1e-5)
+
+
+def test_pitch_temperature_blends_pitches_when_decoding_only():
+    model = tiny("ae").eval()
+    with torch.no_grad():  # a read-out torn between pitches 40 and 52 (logits 0 and -2), sure of nothing else
+        model.pitch_head.weight.zero_()
+        model.pitch_head.bias.fill_(-1e4)
+        model.pitch_head.bias[40 - TINY.min_pitch] = 0.0
+        model.pitch_head.bias[52 - TINY.min_pitch] = -2.0
+    latent = torch.randn(1, 8)
+
+    def blend(share: float) -> torch.Tensor:  # the decoder given 52 with weight ``share``, else 40
+        weights = torch.zeros(1, TINY.max_pitch - TINY.min_pitch + 1)
+        weights[0, 40 - TINY.min_pitch], weights[0, 52 - TINY.min_pitch] = 1 - share, share
+        return model.decoder(latent, model.pitch.expected(weights))[..., :251]
+
+    sharp, soft = 1 / (1 + math.exp(2)), 1 / (1 + math.exp(2 / TINY.pitch_temperature))
+    assert TINY.pitch_temperature > 1 and soft > sharp
+    torch.testing.assert_close(model.decode_features(latent), blend(soft))  # the config's temperature
+    torch.testing.assert_close(model.decode_features(latent, pitch_temperature=1.0), blend(sharp))
+    features = torch.rand(1, 128, 251) * 2 - 1
+    training = model(features, torch.tensor([40]))["reconstruction"]  # the ae's latent is deterministic
+    latent = model.encode_features(features).mean
+    torch.testing.assert_close(training, model.decode_features(latent, pitch_temperature=1.0))
 
 
 def test_cvae_has_no_read_out():

@@ -61,6 +61,10 @@ class AutoencoderConfig:
         pitch_embedding: size of the learned pitch embedding (``cvae`` only).
         min_pitch, max_pitch: MIDI pitches the ``cvae`` knows; others are clamped into this range.
         n_families: mixture components of ``mog-vae`` (NSynth's 11 instrument families).
+        pitch_temperature: ``ae``/``vae``/``mog-vae``: the pitch read-out's softmax temperature when decoding
+            (training decodes at 1). Above 1 the decoder hears a blend of the likely pitches, so a latent path
+            from one pitch to another crossfades over a few steps rather than switching in one (at 1.3
+            the largest step of such a path fell from up to 4.2x the mean to under 3x, for +0.3 dB LSD).
         frames: feature frames per note (251 for 4 s at hop 256).
         spectrogram: the feature representation the model reads and writes.
     """
@@ -71,6 +75,7 @@ class AutoencoderConfig:
     min_pitch: int = 21
     max_pitch: int = 108
     n_families: int = 11
+    pitch_temperature: float = 1.3
     frames: int = 251
     spectrogram: SpectrogramConfig = dataclasses.field(default_factory=SpectrogramConfig)
 
@@ -259,12 +264,19 @@ class NoteAutoencoder(Pretrained):
         mean, logvar = out.chunk(2, dim=-1)
         return Posterior(mean, logvar.clamp(-12.0, 6.0))
 
-    def decode_features(self, latent: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, latent_size)`` -> ``(B, n_bins, frames)`` features (``pitch`` is used by the ``cvae`` only)."""
+    def decode_features(
+        self, latent: torch.Tensor, pitch: torch.Tensor | None = None, pitch_temperature: float | None = None
+    ) -> torch.Tensor:
+        """``(B, latent_size)`` -> ``(B, n_bins, frames)`` features.
+
+        ``pitch`` is used by the ``cvae`` only; the others decode under their pitch read-out, softened by
+        ``pitch_temperature`` (default: the config's).
+        """
         if self.conditional:
             cond = self._condition(pitch, latent.shape[0])
         else:
-            cond = self.pitch.expected(self.pitch_logits(latent).softmax(dim=-1))
+            temperature = self.config.pitch_temperature if pitch_temperature is None else pitch_temperature
+            cond = self.pitch.expected((self.pitch_logits(latent) / temperature).softmax(dim=-1))
         return self.decoder(latent, cond)[..., : self.config.frames]
 
     def pitch_logits(self, latent: torch.Tensor) -> torch.Tensor:
@@ -288,7 +300,7 @@ class NoteAutoencoder(Pretrained):
         """
         posterior = self.encode_features(features, pitch)
         latent = posterior.sample()
-        reconstruction = self.decode_features(latent, pitch)
+        reconstruction = self.decode_features(latent, pitch, pitch_temperature=1.0)
         kl = self.kl(posterior, family) / features[0].numel()
         pitch_ce = kl.new_zeros(())
         if self.pitch_head is not None and pitch is not None:

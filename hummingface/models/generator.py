@@ -5,12 +5,15 @@ Both write the shared note features of :class:`hummingface.dsp.NoteSpectrogram` 
 (mel bands as channels, sub-pixel upsampling along time, FiLM by a conditioning vector at every stage), so a
 note costs a few milliseconds on a CPU and the ``cvae`` decoder is a valid warm start for either.
 
-- ``gan``: ``G(z, pitch, family, velocity)``. ``z`` ``(B, latent_size)`` is standard normal; a learned
-  Gaussian per family (``prior_mean[f] + prior_scale[f] @ z``, plus a velocity direction) turns it into the
-  decoder's latent, and pitch, family and velocity also reach every decoder stage through the conditioning
-  vector. Trained against :class:`Discriminator`, which has auxiliary classifiers for pitch, family and
-  velocity (AC-GAN, Odena et al. 2017, https://arxiv.org/abs/1610.09585; GANSynth's auxiliary pitch loss,
-  Engel et al. 2019, https://arxiv.org/abs/1902.08710), spectral normalisation and a minibatch-std feature.
+- ``gan``: ``G(z, c, pitch, family, velocity)``. ``z`` ``(B, latent_size)`` is standard normal and ``c`` picks
+  one of the family's ``components`` uniformly: a mixture of Gaussians per family (``prior_mean[f, c] +
+  prior_scale[f] @ z``, plus a velocity direction) turns them into the decoder's latent -- DeLiGAN's learnt
+  mixture prior (Gurumurthy et al. 2017, https://arxiv.org/abs/1706.02071), which suits a family made of a
+  few distinct instruments better than one Gaussian, whose centre sounds like none of them. Pitch, family
+  and velocity also reach every decoder stage through the conditioning vector. Trained against
+  :class:`Discriminator`, which has auxiliary classifiers for pitch, family and velocity (AC-GAN, Odena et
+  al. 2017, https://arxiv.org/abs/1610.09585; GANSynth's auxiliary pitch loss, Engel et al. 2019,
+  https://arxiv.org/abs/1902.08710), spectral normalisation and a minibatch-std feature.
 - ``cdecoder``: the deterministic "upscaler" -- the vector (pitch, family, source, velocity, NSynth's ten
   qualities) straight to a spectrogram, trained with L1 on the normalised log-mel. It is the regression
   baseline: one vector gives one note, the median of every instrument that matches it.
@@ -54,6 +57,7 @@ class GeneratorConfig:
 
     Attributes:
         latent_size: size of the GAN's noise ``z`` and of the decoder's latent (0 for ``cdecoder``).
+        components: Gaussians in each family's mixture prior (``gan``).
         channels: decoder conv channels at 128, 64, 32, 16 and 8 frames (as :class:`AutoencoderConfig`).
         pitch_embedding: size of the learned pitch embedding beside the harmonic template.
         cond_size: size of the conditioning vector that FiLMs every decoder stage.
@@ -65,6 +69,7 @@ class GeneratorConfig:
     """
 
     latent_size: int = 64
+    components: int = 32
     channels: tuple[int, ...] = (256, 256, 384, 384, 512)
     pitch_embedding: int = 32
     cond_size: int = 128
@@ -136,10 +141,11 @@ class NoteConditioning(nn.Module):
 
 
 class NoteGAN(Pretrained):
-    """The generator ``G(z, pitch, family, velocity)`` -> features ``(B, n_bins, frames)``.
+    """The generator ``G(z, c, pitch, family, velocity)`` -> features ``(B, n_bins, frames)``.
 
-    Shapes: ``noise`` ``(B, latent_size)`` standard normal; ``pitch``, ``family``, ``velocity`` ``(B,)`` int.
-    ``pitch_range`` ``(n_families, 2)`` holds the lowest and highest pitch each family was trained on.
+    Shapes: ``noise`` ``(B, latent_size)`` standard normal; ``component`` ``(B,)`` int in ``[0, components)``,
+    uniform; ``pitch``, ``family``, ``velocity`` ``(B,)`` int. ``pitch_range`` ``(n_families, 2)`` holds the
+    lowest and highest pitch each family was trained on.
     """
 
     config_class = GeneratorConfig
@@ -147,35 +153,57 @@ class NoteGAN(Pretrained):
 
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__(config)
-        if config.latent_size < 1:
-            raise ValueError("The gan needs latent_size >= 1.")
+        if config.latent_size < 1 or config.components < 1:
+            raise ValueError("The gan needs latent_size >= 1 and components >= 1.")
         self.conditioning = NoteConditioning(config)
         size = config.latent_size
-        self.prior_mean = nn.Parameter(torch.zeros(config.n_families, size))
+        self.prior_mean = nn.Parameter(torch.zeros(config.n_families, config.components, size))
         self.prior_scale = nn.Parameter(torch.eye(size).repeat(config.n_families, 1, 1))
         self.velocity_direction = nn.Parameter(torch.zeros(size))
         self.decoder = Decoder(config.n_bins, config.channels, size, config.cond_size)
         self.register_buffer("pitch_range", torch.tensor([[config.min_pitch, config.max_pitch]] * config.n_families))
 
-    def latent(self, noise: torch.Tensor, family: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
-        """``z`` ``(B, latent_size)`` -> the decoder's latent: the family's Gaussian, moved along velocity."""
+    def latent(
+        self, noise: torch.Tensor, component: torch.Tensor, family: torch.Tensor, velocity: torch.Tensor
+    ) -> torch.Tensor:
+        """``z`` ``(B, latent_size)`` -> the decoder's latent: a Gaussian of the family's mixture, plus velocity."""
         scaled = torch.einsum("bij,bj->bi", self.prior_scale[family], noise)
-        return self.prior_mean[family] + scaled + velocity_unit(velocity) * self.velocity_direction
+        return self.prior_mean[family, component] + scaled + velocity_unit(velocity) * self.velocity_direction
 
     def forward(
-        self, noise: torch.Tensor, pitch: torch.Tensor, family: torch.Tensor, velocity: torch.Tensor
+        self,
+        noise: torch.Tensor,
+        component: torch.Tensor,
+        pitch: torch.Tensor,
+        family: torch.Tensor,
+        velocity: torch.Tensor,
     ) -> torch.Tensor:
         cond = self.conditioning(pitch, family, velocity)
-        return self.decoder(self.latent(noise, family, velocity), cond)[..., : self.config.frames]
+        return self.decoder(self.latent(noise, component, family, velocity), cond)[..., : self.config.frames]
+
+    def random_inputs(self, count: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` draws of the GAN's randomness: ``noise`` ``(count, latent_size)``, ``component`` ``(count,)``."""
+        noise = torch.randn(count, self.config.latent_size, generator=generator)
+        component = torch.randint(self.config.components, (count,), generator=generator)
+        device = self.prior_mean.device
+        return noise.to(device), component.to(device)
 
     @torch.no_grad()
-    def fit_prior(self, latents: torch.Tensor, family: torch.Tensor, velocity: torch.Tensor) -> None:
-        """Fit the family Gaussians and the velocity direction to ``latents`` ``(N, latent_size)`` of labelled notes.
+    def fit_prior(
+        self,
+        latents: torch.Tensor,
+        family: torch.Tensor,
+        velocity: torch.Tensor,
+        spread: float = 0.3,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """Fit the family mixtures and the velocity direction to ``latents`` ``(N, latent_size)`` of labelled notes.
 
         The warm start from the ``cvae`` (its encoder's posterior means of training notes). The velocity
-        direction is the least-squares slope of the latents on velocity within families; each family's mean
-        and covariance (as a Cholesky factor) are those of its latents with the velocity part removed, so
-        ``latent`` reproduces their distribution.
+        direction is the least-squares slope of the latents on velocity within families. With the velocity
+        part removed, each family's component means are ``components`` of its notes' latents drawn at random
+        (real timbres, which the decoder renders as such; averages of them sound like no instrument), and its
+        scale is ``spread`` times the Cholesky factor of its latents' covariance: the variation around each.
         """
         latents, family = latents.double(), family.long()
         unit = velocity_unit(velocity).double()[:, 0]
@@ -191,8 +219,13 @@ class NoteGAN(Pretrained):
         eye = torch.eye(latents.shape[1], dtype=torch.float64)
         for index in present:
             rows = without[family == index]
-            self.prior_mean[index] = rows.mean(dim=0).float()
-            self.prior_scale[index] = torch.linalg.cholesky(torch.cov(rows.T) + 1e-4 * eye).float()
+            count = self.config.components
+            if len(rows) >= count:
+                pick = torch.randperm(len(rows), generator=generator)[:count]
+            else:
+                pick = torch.randint(len(rows), (count,), generator=generator)
+            self.prior_mean[index] = rows[pick].float()
+            self.prior_scale[index] = spread * torch.linalg.cholesky(torch.cov(rows.T) + 1e-4 * eye).float()
 
 
 class CDecoder(Pretrained):
@@ -331,9 +364,9 @@ class NoteGenerator:
     ) -> torch.Tensor:
         """Features ``(B, n_bins, frames)`` for ``B`` notes; scalars broadcast against sequences.
 
-        For the ``gan`` the seed draws ``z`` (scaled by ``temperature``: below 1 gives more typical notes); for
-        the ``cdecoder`` it picks one of the family's :attr:`CDecoder.presets` (seed 0 = its most frequent
-        source and qualities) and ``temperature`` is ignored.
+        For the ``gan`` the seed draws the mixture component and ``z`` (scaled by ``temperature``: below 1 gives
+        more typical notes); for the ``cdecoder`` it picks one of the family's :attr:`CDecoder.presets` (seed 0 =
+        its most frequent source and qualities) and ``temperature`` is ignored.
 
         Raises:
             UserError: unknown family, or a pitch outside 24-96 or velocity outside 1-127.
@@ -349,11 +382,9 @@ class NoteGenerator:
         labels = {name: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
                   for name, v in (("pitch", pitch), ("family", family), ("velocity", velocity))}
         if isinstance(self.model, NoteGAN):
-            noise = torch.stack([
-                torch.randn(self.model.config.latent_size, generator=torch.Generator().manual_seed(int(s)))
-                for s in seed.tolist()
-            ]).to(self.device)
-            return self.model(noise * temperature, labels["pitch"], labels["family"], labels["velocity"])
+            draws = [self.model.random_inputs(1, torch.Generator().manual_seed(int(s))) for s in seed.tolist()]
+            noise, component = (torch.cat(parts) for parts in zip(*draws, strict=True))
+            return self.model(noise * temperature, component, labels["pitch"], labels["family"], labels["velocity"])
         presets = self.model.presets[labels["family"], torch.from_numpy(seed % self.model.config.presets)]
         source, qualities = presets[:, 0].long(), presets[:, 1:]
         return self.model(labels["pitch"], labels["family"], labels["velocity"], source, qualities)
