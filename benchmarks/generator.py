@@ -23,7 +23,8 @@ instruments no model trained on:
 - **NDB/K** (k = 50, :func:`hummingface.metrics.ndb_k`): ``--ndb-notes`` random test notes against as many
   generated notes with the same pitch, family and velocity (seeds 0..N-1), both as log-mel re-analysed from
   audio, pooled to 16 frames; real: as many random *train* notes against the test notes (the gap between
-  instrument sets that even a perfect model of the training data would show).
+  instrument sets that even a perfect model of the training data would show). Beside it, each model
+  against random train notes, generated with their labels: how well it models what it learnt.
 - **diversity**: mean pairwise LSD_dB between ``--seeds`` seeds at the same pitch (48, 60, 72) and family;
   real: between two test instruments of one family at one pitch and velocity.
 - **speed**: median ms per note of generation and of phase reconstruction on ``--threads`` threads.
@@ -144,6 +145,7 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
     seen_pick = np.sort(np.random.default_rng([args.seed, 9]).choice(in_grid, len(pick), replace=False))
     seen_audio = note_audio(data, "train", [train.note_ids[i] for i in seen_pick]).numpy()
     seen_pitch_pass = pitch_hits(seen_audio, train.pitch[seen_pick])
+    seen_pitch_family = train.family[seen_pick]
     all_features = torch.from_numpy(test.features[test.rows].astype(np.float32))
     family_acc = float((classify(classifier, all_features) == test.family).mean())
     seen = train.subset(np.sort(rng.choice(len(train), 2000, replace=False)))  # the instruments it learnt from
@@ -171,8 +173,8 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
         "pitch_notes": len(pick),
         "pitch_accuracy_train_instruments": float(seen_pitch_pass.mean()),
         "pitch_accuracy_train_instruments_by_family": {
-            FAMILIES[f]: float(seen_pitch_pass[train.family[seen_pick] == f].mean())
-            for f in range(len(FAMILIES)) if (train.family[seen_pick] == f).any()
+            FAMILIES[f]: float(seen_pitch_pass[seen_pitch_family == f].mean())
+            for f in range(len(FAMILIES)) if (seen_pitch_family == f).any()
         },
         "family_accuracy": family_acc,
         "family_notes": len(test),
@@ -182,6 +184,12 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
         "pairwise_lsd_db": float(lsd_db(a, b).mean()) if pairs else None,
         "pairs": len(pairs),
     }
+
+
+def train_subset(test_size: int, args) -> NoteFeatures:
+    """As many random train notes as the NDB test notes (the instruments the generators learnt)."""
+    train = load_features(Path(args.data), "train", pitches=range(24, 97), progress=False)
+    return train.subset(np.sort(np.random.default_rng([args.seed, 10]).choice(len(train), test_size, replace=False)))
 
 
 def ndb_subset(test: NoteFeatures, args) -> NoteFeatures:
@@ -217,6 +225,11 @@ def model_figures(model: NoteGenerator, test: NoteFeatures, classifier, spectrog
                             args.temperature)
     real_pooled = pooled(torch.from_numpy(ndb_test.features[ndb_test.rows].astype(np.float32)))
     fake_pooled = pooled(spectrogram(torch.from_numpy(ndb_audio)))
+    # The same against the training notes (the distribution it learnt), generated with their labels.
+    seen = train_subset(test_size=len(ndb_test), args=args)
+    _, seen_audio = generate(model, seen.pitch, seen.family, seen.velocity, np.arange(len(seen)), args.temperature)
+    seen_pooled = pooled(torch.from_numpy(seen.features[seen.rows].astype(np.float32)))
+    seen_fake_pooled = pooled(spectrogram(torch.from_numpy(seen_audio)))
     return {
         "pitch_accuracy": float(pitch_pass.mean()),
         "pitch_accuracy_trained_range": float(pitch_pass[trained].mean()),
@@ -229,6 +242,7 @@ def model_figures(model: NoteGenerator, test: NoteFeatures, classifier, spectrog
             FAMILIES[f]: float(family_pass[family == f].mean()) for f in range(len(FAMILIES))
         },
         "ndb_k": ndb_k(real_pooled, fake_pooled, seed=args.seed),
+        "ndb_k_train_instruments": ndb_k(seen_pooled, seen_fake_pooled, seed=args.seed),
         "pairwise_lsd_db": float(np.mean(lsds)),
         "pairwise_lsd_db_min": float(np.min(lsds)),
         **speed_ms(model),
