@@ -134,13 +134,12 @@ def generate(model: NoteGenerator, pitch, family, velocity, seed, temperature: f
 
 
 @torch.inference_mode()
-def real_figures(data, test, classifier, spectrogram, args) -> dict:
+def real_figures(data, test, train, classifier, spectrogram, args) -> dict:
     rng = np.random.default_rng([args.seed, 6])
     in_grid = np.flatnonzero(np.isin(test.pitch, list(GRID_PITCHES)))
     pick = np.sort(rng.choice(in_grid, min(args.real_pitch_notes, len(in_grid)), replace=False))
     audio = note_audio(data, "test", [test.note_ids[i] for i in pick]).numpy()
     pitch_pass = pitch_hits(audio, test.pitch[pick])
-    train = load_features(data, "train", pitches=range(24, 97), progress=False)
     in_grid = np.flatnonzero(np.isin(train.pitch, list(GRID_PITCHES)))
     seen_pick = np.sort(np.random.default_rng([args.seed, 9]).choice(in_grid, len(pick), replace=False))
     seen_audio = note_audio(data, "train", [train.note_ids[i] for i in seen_pick]).numpy()
@@ -165,9 +164,9 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
     b = note_audio(data, "test", [test.note_ids[j] for _, j in pairs])
     # NDB of real train notes against the test notes.
     ndb_test = ndb_subset(test, args)
-    train = train.subset(np.sort(rng.choice(len(train), len(ndb_test), replace=False)))
+    ndb_train = train.subset(np.sort(rng.choice(len(train), len(ndb_test), replace=False)))
     real_pooled = pooled(torch.from_numpy(ndb_test.features[ndb_test.rows].astype(np.float32)))
-    train_pooled = pooled(torch.from_numpy(train.features[train.rows].astype(np.float32)))
+    train_pooled = pooled(torch.from_numpy(ndb_train.features[ndb_train.rows].astype(np.float32)))
     return {
         "pitch_accuracy": float(pitch_pass.mean()),
         "pitch_notes": len(pick),
@@ -186,10 +185,9 @@ def real_figures(data, test, classifier, spectrogram, args) -> dict:
     }
 
 
-def train_subset(test_size: int, args) -> NoteFeatures:
-    """As many random train notes as the NDB test notes (the instruments the generators learnt)."""
-    train = load_features(Path(args.data), "train", pitches=range(24, 97), progress=False)
-    return train.subset(np.sort(np.random.default_rng([args.seed, 10]).choice(len(train), test_size, replace=False)))
+def train_subset(train: NoteFeatures, size: int, args) -> NoteFeatures:
+    """``size`` random train notes (the instruments the generators learnt), the same for every model."""
+    return train.subset(np.sort(np.random.default_rng([args.seed, 10]).choice(len(train), size, replace=False)))
 
 
 def ndb_subset(test: NoteFeatures, args) -> NoteFeatures:
@@ -198,7 +196,9 @@ def ndb_subset(test: NoteFeatures, args) -> NoteFeatures:
 
 
 @torch.inference_mode()
-def model_figures(model: NoteGenerator, test: NoteFeatures, classifier, spectrogram, args) -> dict:
+def model_figures(model: NoteGenerator, test: NoteFeatures, seen: NoteFeatures, classifier, spectrogram,
+                  args) -> dict:
+    """The figures of one generator; ``seen``: train notes to compare with, as many as the NDB test notes."""
     cells = list(itertools.product(range(len(FAMILIES)), GRID_PITCHES[:: args.pitch_step]))
     family = np.array([f for f, _ in cells])
     pitch = np.array([p for _, p in cells])
@@ -226,7 +226,6 @@ def model_figures(model: NoteGenerator, test: NoteFeatures, classifier, spectrog
     real_pooled = pooled(torch.from_numpy(ndb_test.features[ndb_test.rows].astype(np.float32)))
     fake_pooled = pooled(spectrogram(torch.from_numpy(ndb_audio)))
     # The same against the training notes (the distribution it learnt), generated with their labels.
-    seen = train_subset(test_size=len(ndb_test), args=args)
     _, seen_audio = generate(model, seen.pitch, seen.family, seen.velocity, np.arange(len(seen)), args.temperature)
     seen_pooled = pooled(torch.from_numpy(seen.features[seen.rows].astype(np.float32)))
     seen_fake_pooled = pooled(spectrogram(torch.from_numpy(seen_audio)))
@@ -369,7 +368,9 @@ def main() -> None:
     spectrogram = NoteSpectrogram()
     test = load_features(data, "test", pitches=range(24, 97), progress=False)
     print("real notes ...", flush=True)
-    results = {"real": real_figures(data, test, classifier, spectrogram, args), "models": {}}
+    train = load_features(data, "train", pitches=range(24, 97), progress=False)
+    results = {"real": real_figures(data, test, train, classifier, spectrogram, args), "models": {}}
+    seen = train_subset(train, len(ndb_subset(test, args)), args)
     print("real     " + json.dumps(results["real"]))
     models = {}
     for name in args.models:
@@ -380,7 +381,7 @@ def main() -> None:
             continue
         models[name] = model
         print(f"{name} ...", flush=True)
-        figures = {**model_figures(model, test, classifier, spectrogram, args), "speed_threads": args.threads}
+        figures = {**model_figures(model, test, seen, classifier, spectrogram, args), "speed_threads": args.threads}
         metrics_path = checkpoints / name / "metrics.json"
         if metrics_path.is_file():
             trained = json.loads(metrics_path.read_text())
