@@ -17,13 +17,12 @@ for _name, _value in OFFLINE.items():
 
 import gradio as gr  # noqa: E402
 
+from hummingface.constants import MAX_FILE_SIZE, SLIDER_RANGE  # noqa: E402
 from hummingface.data.gm import FAMILIES  # noqa: E402
 from hummingface.errors import UserError  # noqa: E402
 from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
 
-MAX_FILE_SIZE = "200mb"  # a 10-minute 44.1 kHz stereo WAV is 106 MB
-SLIDER_RANGE = 4.0  # sliders span ±4 standard deviations
 
 
 def _gpu(fn):

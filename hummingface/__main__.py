@@ -270,7 +270,8 @@ def _generate_notes(args: argparse.Namespace) -> None:
 
     from hummingface.audio import write_audio
     from hummingface.data.gm import FAMILIES
-    from hummingface.models.generator import SAMPLE_RATE, NoteGenerator, check_pitches, family_index
+    from hummingface.constants import SAMPLE_RATE
+    from hummingface.models.generator import NoteGenerator, check_pitches, family_index
 
     if args.latent is not None:
         raise UserError(f"--latent sets timbre-model sliders; the {args.model} takes --seed (and --temperature).")

@@ -136,20 +136,12 @@ class LatentSpace:
         start = self.to_sliders(base, k)
         return base + ((values - start) * self.std[:k]) @ self.components[:k]
 
-    def project(self, latent: torch.Tensor) -> torch.Tensor:
-        """``(..., D)`` latents -> ``(..., 2)`` Explorer coordinates."""
-        return self.to_sliders(latent, 2)
-
     def random(self, generator: torch.Generator, count: int = 1, base: torch.Tensor | None = None,
                temperature: float = 1.0) -> torch.Tensor:
         """Latents ``(count, D)`` drawn from the Gaussian the PCA fits (centred on ``base``, default the mean)."""
         noise = torch.randn(count, self.mean.shape[0], generator=generator) * temperature
         base = self.mean if base is None else base.float().cpu()
         return base + (noise * self.std) @ self.components
-
-    def nearest_point(self, xy: tuple[float, float]) -> int:
-        """Index of the Explorer point closest to ``xy`` (std units)."""
-        return int((self.points - torch.tensor(xy)).square().sum(dim=-1).argmin())
 
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from hummingface.audio import audio_info, read_audio, to_int16, write_audio
+from hummingface.constants import MAX_UPLOAD_SECONDS
 from hummingface.data.gm import FAMILIES
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
@@ -33,7 +34,6 @@ from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_
 
 TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
 GENERATOR_MODELS = ("gan", "cdecoder")
-MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 NOTES_DIR_ENV = "HUMMINGFACE_NOTES"  # the note corpus root, for the Explorer's original notes

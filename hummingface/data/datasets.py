@@ -17,11 +17,10 @@ import torch
 from torch.utils.data import Dataset
 
 from hummingface.audio import fit_length, read_audio
+from hummingface.constants import NOTE_SAMPLES, SAMPLE_RATE
 from hummingface.data.gm import FAMILIES, SOURCES
 from hummingface.errors import UserError
 
-SAMPLE_RATE = 16000
-NOTE_SAMPLES = 64000
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 Transform = Callable[[torch.Tensor], torch.Tensor]

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hummingface.constants import NOTE_SAMPLES, TRAIN_PITCHES
 from hummingface.data.gm import FAMILIES, family_index
 from hummingface.device import get_device
 from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
@@ -44,10 +45,8 @@ from hummingface.errors import UserError
 from hummingface.hub import Pretrained, WeightsSource, model_class
 from hummingface.models.autoencoder import SILENCE, Decoder, PitchConditioning
 
-SAMPLE_RATE = 16000
-NOTE_SAMPLES = 64000
 VELOCITIES = (25, 50, 75, 100, 127)  # NSynth's velocity levels: the discriminator's velocity classes
-GENERATE_PITCHES = range(24, 97)  # what the generators are trained on and accept (MIDI, inclusive)
+GENERATE_PITCHES = TRAIN_PITCHES  # what the generators are trained on and accept (MIDI, inclusive)
 SURPRISE_PITCHES = range(36, 85)
 
 

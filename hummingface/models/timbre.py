@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from hummingface.audio import fit_length, resample
+from hummingface.constants import NOTE_SAMPLES, SAMPLE_RATE
 from hummingface.data.gm import family_index
 from hummingface.device import get_device
 from hummingface.dsp import NoteSpectrogram
@@ -31,8 +32,6 @@ from hummingface.hub import WeightsSource, model_class
 from hummingface.latent import LatentSpace, interpolate
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
 
-SAMPLE_RATE = 16000
-NOTE_SAMPLES = 64000
 LATENT_FILE = "latent.safetensors"
 
 

@@ -1,0 +1,8 @@
+"""Numbers more than one part of HummingFace agrees on: the note format, the pitch range, the app's limits."""
+
+SAMPLE_RATE = 16000  # Hz: every note model reads and writes notes at NSynth's rate
+NOTE_SAMPLES = 64000  # samples: a note is 4 s long, like NSynth's
+TRAIN_PITCHES = range(24, 97)  # MIDI pitches the shipped note models train on and the generators accept
+SLIDER_RANGE = 4.0  # Designer sliders span this many standard deviations either side of the mean
+MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes of audio
+MAX_FILE_SIZE = "200mb"  # Gradio's upload cap: a 10-minute 44.1 kHz stereo WAV is 106 MB
