@@ -24,7 +24,6 @@ from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
 
 
-
 def _gpu(fn):
     """``spaces.GPU`` on a ZeroGPU Space; the function unchanged everywhere else."""
     try:

@@ -269,8 +269,8 @@ def _generate_notes(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from hummingface.audio import write_audio
-    from hummingface.data.gm import FAMILIES
     from hummingface.constants import SAMPLE_RATE
+    from hummingface.data.gm import FAMILIES
     from hummingface.models.generator import NoteGenerator, check_pitches, family_index
 
     if args.latent is not None:
