@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hummingface.data.gm import FAMILIES, SOURCES
 from hummingface.errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+NSYNTH_NAME = re.compile(r"-(?P<pitch>\d{3})-(?P<velocity>\d{3})$")  # note_str ends "-060-100"
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -32,11 +34,15 @@ def _default_transform() -> Transform:
     return NoteSpectrogram()
 
 
-def _load_note(path: Path, transform: Transform) -> torch.Tensor:
-    """Any audio file -> 16 kHz mono, trimmed or zero-padded to 4 s -> ``transform((1, 64000))``."""
+def _read_note(path: Path) -> np.ndarray:
+    """Any audio file -> float32 ``(1, 64000)``: 16 kHz mono, trimmed or zero-padded to 4 s."""
     audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, mono=True)
+    return fit_length(audio, NOTE_SAMPLES)
+
+
+def _features(note: np.ndarray, transform: Transform) -> torch.Tensor:
     with torch.no_grad():
-        return transform(torch.from_numpy(fit_length(audio, NOTE_SAMPLES)))
+        return transform(torch.from_numpy(note))
 
 
 class NSynthDataset(Dataset):
@@ -89,7 +95,7 @@ class NSynthDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         example = self.examples[index]
-        features = _load_note(self.folder / "audio" / f"{example['note_str']}.wav", self.transform)
+        features = _features(_read_note(self.folder / "audio" / f"{example['note_str']}.wav"), self.transform)
         return features, {
             "pitch": example["pitch"],
             "velocity": example["velocity"],
@@ -102,14 +108,19 @@ class NSynthDataset(Dataset):
 
 
 class FolderDataset(Dataset):
-    """Every audio file under a folder (recursively), as 4-s 16-kHz mono notes labelled by file-name prefix.
+    """Every audio file under a folder (recursively), as 4-s 16-kHz mono notes with NSynth-like labels.
 
-    The label is the file name up to its first ``_``: the Free Spoken Digit Dataset's ``7_jackson_32.wav`` is
-    class ``"7"``; a one-shot ``kick_03.wav`` is ``"kick"``. Files are resampled, mixed to mono, and trimmed or
-    zero-padded to 4 s.
+    Files are resampled, mixed to mono, and trimmed or zero-padded to 4 s. Labels:
 
-    Items are ``(features, labels)`` with labels ``label`` (index into :attr:`classes`), ``label_str`` and
-    ``path``.
+    - ``label_str``: the file name up to its first ``_`` (the Free Spoken Digit Dataset's ``7_jackson_32.wav``
+      is ``"7"``; a one-shot ``kick_03.wav`` is ``"kick"``) and ``label``, its index into :attr:`classes`;
+    - ``pitch`` and ``velocity``: from an NSynth-style name ending ``-PPP-VVV`` (``guitar_001-060-100.wav``);
+      otherwise the pyin estimate of the pitch (middle C, 60, for unpitched sounds) and velocity 100;
+    - ``family``: the NSynth family the label names, else ``label`` modulo the 11 families (so a collection's
+      own classes still get apart colours in the Explorer);
+    - ``note_str``: the file's stem; ``path``.
+
+    Raises (on reading an item): :class:`hummingface.audio.AudioError` for a file that is not usable audio.
     """
 
     def __init__(self, path: str | os.PathLike, transform: Transform | None = None) -> None:
@@ -127,10 +138,24 @@ class FolderDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
+        from hummingface.models.timbre import note_pitch
+
         path = self.files[index]
-        features = _load_note(path, self.transform)
+        note = _read_note(path)
+        features = _features(note, self.transform)
         label = self.labels[index]
-        return features, {"label": self.classes.index(label), "label_str": label, "path": str(path)}
+        label_index = self.classes.index(label)
+        named = NSYNTH_NAME.search(path.stem)
+        pitch = int(named["pitch"]) if named else note_pitch(note[0])
+        return features, {
+            "label": label_index,
+            "label_str": label,
+            "pitch": pitch,
+            "velocity": int(named["velocity"]) if named else 100,
+            "family": FAMILIES.index(label) if label in FAMILIES else label_index % len(FAMILIES),
+            "note_str": path.stem,
+            "path": str(path),
+        }
 
 
 def _indices(values: Iterable[str | int] | None, vocabulary: tuple[str, ...], name: str) -> set[int] | None:
