@@ -3,13 +3,14 @@
 Layout::
 
     DIR/manifest.json                       {"sample_rate", "clip_seconds", "clips": [{path, split, kind, ...}]}
-    DIR/{train,valid}/<piece>-<k>.wav       44.1 kHz, stereo, PCM_16, 10 s
+    DIR/{train,valid,test}/<piece>-<k>.wav  44.1 kHz, stereo, PCM_16, 10 s
 
 Sources, in this order of filling: (a) real recordings from ``audio_dir`` (at most a third of the clips, up to
 ``clips_per_piece`` windows spread over each file); the rest 40 % (b) music21's bundled scores and 60 % (c)
 seeded procedural dance/pop songs (:mod:`~hummingface.data.patterns`), both played through FluidSynth with its
 reverb and chorus. Splits are by source piece: within each kind every tenth piece (the 2nd, 12th, ...) is
-``valid``, so no valid clip shares a piece with a training clip. Near-silent clips (RMS below -45 dBFS) are
+``valid`` and the one after it (3rd, 13th, ...) ``test``, so no held-out clip shares a piece with a training clip;
+``test`` is never read by training, so the upsampler's benchmark scores clips that chose no checkpoint. Near-silent clips (RMS below -45 dBFS) are
 skipped. Everything random derives from ``seed``.
 """
 
@@ -104,7 +105,7 @@ def render_music(config: MusicConfig, progress: bool = True) -> MusicSummary:
                     quota = total - len(clips)
                 made = 0
                 for name, source, audio, starts in _pieces(kind, config, recordings, renderer):
-                    split = "valid" if pieces[kind] % 10 == 1 else "train"
+                    split = {1: "valid", 2: "test"}.get(pieces[kind] % 10, "train")
                     k = 0
                     for first in starts:
                         clip = audio[:, first : first + clip_frames]
@@ -128,7 +129,7 @@ def render_music(config: MusicConfig, progress: bool = True) -> MusicSummary:
     manifest = {"sample_rate": config.sample_rate, "clip_seconds": config.clip_seconds, "seed": config.seed,
                 "clips": clips}
     (config.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    counts: dict[str, dict[str, int]] = {"train": {}, "valid": {}}
+    counts: dict[str, dict[str, int]] = {"train": {}, "valid": {}, "test": {}}
     for clip in clips:
         counts[clip["split"]][clip["kind"]] = counts[clip["split"]].get(clip["kind"], 0) + 1
     return MusicSummary(counts, dict(pieces), time.perf_counter() - start)

@@ -1,68 +1,53 @@
-"""Training the upsampler on 44.1 kHz music clips with randomised 8-kHz degradations.
+"""The upsampler's task for :mod:`hummingface.train.engine`: 44.1 kHz music clips, randomised 8-kHz degradations.
 
-Each step crops ``batch_size`` random stretches of training clips (a random channel or the mid, a random
-level), makes each into an "8 kHz file" the way some tool might have (:func:`degrade`), sinc-upsamples it
-back exactly as inference does, and asks the model for the high band. Losses (a named dict, weighted,
-DAC-style) compare log10 power spectra of output and original above 3.6 kHz at three STFT resolutions
-(2048/512, the LSD's own, then 1024/256 and 512/128): ``logpow/l1`` and ``logpow/l2`` (the LSD is an RMS,
-so the squared term targets it directly).
+Each item of an epoch is a random stretch of a training clip (a random channel or the mid, a random level),
+drawn from a generator seeded by ``(seed, epoch, item)`` so that any split of the batch over processes draws
+the same crops. Each is made into an "8 kHz file" the way some tool might have (:func:`degrade`),
+sinc-upsampled back exactly as inference does, and the model is asked for the high band. Losses (a named
+dict, weighted, DAC-style) compare log10 power spectra of output and original above 3.6 kHz at three STFT
+resolutions (2048/512, the LSD's own, then 1024/256 and 512/128): ``logpow/l1`` and ``logpow/l2`` (the LSD
+is an RMS, so the squared term targets it directly).
 
-``train`` writes into ``out`` every ``checkpoint_minutes`` and at the end: ``config.json`` +
-``model.safetensors``, ``train_config.json``, ``metrics.json`` (validation LSD of the model beside the
-``sbr`` baseline, loss history) and ``report.png``; the optimizer state and step go to ``out/.train/``.
+Data: ``train/``, ``valid/`` and ``test/`` clips (``python -m hummingface data music``). Checkpoints report
+the LSD of ``valid_clips`` validation stretches beside the ``sbr`` baseline; the ``test`` split is never read
+here, so ``benchmarks/upsample.py`` can score a model on clips that chose nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import soxr
 import torch
-from safetensors.torch import load_model, save_file
 from scipy import signal
-from tqdm import tqdm
 
 from hummingface.audio import read_audio
 from hummingface.errors import UserError
-from hummingface.hub import WEIGHTS_NAME, dataclass_from_dict
 from hummingface.metrics import lsd_spectral
 from hummingface.models.upsampler import Upsampler, UpsamplerConfig
-from hummingface.train.loop import cosine_schedule, load_optimizer, optimizer_tensors
+from hummingface.train.engine import Task, TrainConfig
 from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, Extender, _resample, process_chunks
 
-STATE_DIR = ".train"
-TRAIN_CONFIG_NAME = "train_config.json"
-LOG_EVERY = 10
 RESOLUTIONS = ((2048, 512), (1024, 256), (512, 128))
 LOSS_FROM_HZ = 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
-class UpsamplerTrainConfig:
+class UpsamplerTrainConfig(TrainConfig):
     """How the upsampler is trained (the network itself is built from its ``UpsamplerConfig``).
 
     Attributes:
-        data: folder with ``train/`` and ``valid/`` 44.1 kHz clips (``python -m hummingface data music``).
-        minutes: wall-clock budget; the learning rate anneals over it (or over ``max_steps``).
-        max_steps: stop after this many steps.
-        batch_size: crops per step.
-        crop_seconds: length of each crop.
-        learning_rate: AdamW's peak rate, cosine-annealed to ``learning_rate * final_lr_ratio``.
+        crop_seconds: length of each training crop.
+        weight_decay: AdamW's.
+        l2_weight: weight of ``logpow/l2`` beside ``logpow/l1``.
         valid_clips, valid_seconds: the held-out stretches scored (LSD) at each checkpoint.
-        checkpoint_minutes: save this often.
-        limit: use only this many clips per split (smoke tests).
-        seed: crops, degradations and initialisation derive from it.
     """
 
     data: str = "data/music"
     minutes: float | None = 45.0
-    max_steps: int | None = None
     batch_size: int = 12
     crop_seconds: float = 1.5
     learning_rate: float = 2e-3
@@ -72,22 +57,9 @@ class UpsamplerTrainConfig:
     valid_clips: int = 12
     valid_seconds: float = 5.0
     checkpoint_minutes: float = 4.0
-    grad_clip: float = 1.0
-    limit: int | None = None
-    seed: int = 0
 
     def loss_weights(self) -> dict[str, float]:
         return {"logpow/l1": 1.0, "logpow/l2": self.l2_weight}
-
-    def save(self, folder: Path) -> Path:
-        path = Path(folder) / TRAIN_CONFIG_NAME
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, folder: Path) -> UpsamplerTrainConfig:
-        path = Path(folder) / TRAIN_CONFIG_NAME
-        return dataclass_from_dict(cls, json.loads(path.read_text()), path)
 
 
 def load_clips(root: str | Path, split: str, limit: int | None = None) -> list[np.ndarray]:
@@ -163,15 +135,24 @@ def log_power_losses(estimate: torch.Tensor, target: torch.Tensor) -> dict[str, 
 
 
 class CropSampler:
-    """Random training pairs: ``(sinc-upsampled degraded crops, original crops)``, both ``(B, samples)``."""
+    """Training pairs ``(sinc-upsampled degraded crop, original crop)``, each ``(samples,)``, one per item.
 
-    def __init__(self, clips: list[np.ndarray], crop_seconds: float) -> None:
-        self.clips = clips
+    An epoch holds about as many crops as the clips hold crop lengths; item ``i`` of epoch ``e`` is drawn from
+    a generator seeded by ``(seed, e, i)``, so it is the same crop whichever process draws it.
+    """
+
+    def __init__(self, clips: list[np.ndarray], crop_seconds: float, seed: int) -> None:
+        self.clips, self.seed = clips, seed
         self.crop = int(crop_seconds * INPUT_RATE) // 80 * 441  # a whole number of 8-kHz samples
+        self.items = max(1, sum(clip.shape[-1] for clip in clips) // self.crop)
 
-    def batch(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs, targets = [], []
-        while len(inputs) < batch_size:
+    def batch(self, index: np.ndarray, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(inputs, targets)``, both float32 ``(len(index), samples)``."""
+        pairs = [self.pair(np.random.default_rng([self.seed, epoch, int(item)])) for item in index]
+        return tuple(torch.from_numpy(np.stack(side)) for side in zip(*pairs, strict=True))
+
+    def pair(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        while True:  # silent stretches teach nothing: draw again
             clip = self.clips[int(rng.integers(len(self.clips)))]
             start = int(rng.integers(0, max(1, clip.shape[-1] - self.crop)))
             channel = int(rng.integers(clip.shape[0] + 1))
@@ -179,13 +160,11 @@ class CropSampler:
             crop = crop.mean(axis=0) if channel == clip.shape[0] else crop[channel]
             if crop.shape[-1] < self.crop:
                 crop = np.pad(crop, (0, self.crop - crop.shape[-1]))
-            if np.sqrt(np.mean(crop**2)) < 1e-4:
-                continue
-            crop = crop * 10 ** (rng.uniform(-20, 3) / 20)
-            narrow = degrade(crop, rng)
-            inputs.append(_resample(narrow[None], INPUT_RATE, OUTPUT_RATE)[0, : self.crop])
-            targets.append(crop.astype(np.float32))
-        return torch.from_numpy(np.stack(inputs)), torch.from_numpy(np.stack(targets))
+            if np.sqrt(np.mean(crop**2)) >= 1e-4:
+                break
+        crop = crop * 10 ** (rng.uniform(-20, 3) / 20)
+        narrow = degrade(crop, rng)
+        return _resample(narrow[None], INPUT_RATE, OUTPUT_RATE)[0, : self.crop], crop.astype(np.float32)
 
 
 def validation_set(clips: list[np.ndarray], n_clips: int, seconds: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -218,175 +197,51 @@ def evaluate(model: Upsampler | None, pairs: list[tuple[np.ndarray, np.ndarray]]
     return {name: value / max(1, len(pairs)) for name, value in sums.items()}
 
 
-@dataclasses.dataclass
-class TrainState:
-    """Where a run is (JSON in ``.train/state.json``)."""
+class UpsamplerTask(Task):
+    name = "upsampler"
+    items = "crops"
+    config: UpsamplerTrainConfig
+    model: Upsampler
 
-    step: int = 0
-    seconds: float = 0.0
-    history: dict[str, list[float]] = dataclasses.field(
-        default_factory=lambda: {"step": [], "logpow/l1": [], "logpow/l2": [], "lr": []}
-    )
-    valid: list[dict[str, float]] = dataclasses.field(default_factory=list)
-    sbr: dict[str, float] = dataclasses.field(default_factory=dict)
+    def __init__(self, config: UpsamplerTrainConfig, model_config: UpsamplerConfig) -> None:
+        super().__init__(config)
+        self.model_config = model_config
+        self.sbr: dict[str, float] | None = None
 
+    def load_data(self, progress: bool) -> int:
+        config = self.config
+        self.sampler = CropSampler(load_clips(config.data, "train", config.limit), config.crop_seconds, config.seed)
+        valid = load_clips(config.data, "valid", config.limit)
+        self.pairs = validation_set(valid, config.valid_clips, config.valid_seconds)
+        return self.sampler.items
 
-def train(
-    config: UpsamplerTrainConfig,
-    model_config: UpsamplerConfig,
-    out: str | Path,
-    resume: bool = False,
-    device: torch.device | str = "cpu",
-    progress: bool = True,
-) -> dict:
-    """Train (or continue) the upsampler and return the final metrics (also in ``metrics.json``).
+    def build(self, resume: Path | None) -> None:
+        model_config = Upsampler.from_folder(resume).config if resume is not None else self.model_config
+        self.model = Upsampler(model_config).to(self.device)
+        config = self.config
+        self.optimizers = {"optimizer": torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
+                                                          weight_decay=config.weight_decay)}
 
-    Raises:
-        UserError: missing data, or ``out`` holding a run while ``resume`` is off.
-    """
-    out = Path(out)
-    state_dir = out / STATE_DIR
-    if resume:
-        if not (state_dir / "state.json").is_file():
-            raise UserError(f"{out} holds no training run to resume (no {STATE_DIR}/state.json).")
-        model_config = Upsampler.from_folder(out).config
-    elif (state_dir / "state.json").is_file():
-        raise UserError(f"{out} already holds a training run; pass --resume to continue it or choose another --out.")
-    sampler = CropSampler(load_clips(config.data, "train", config.limit), config.crop_seconds)
-    pairs = validation_set(load_clips(config.data, "valid", config.limit), config.valid_clips, config.valid_seconds)
+    def wrap(self) -> None:
+        self.trained = self.dist.wrap(self.model)
 
-    torch.manual_seed(config.seed)
-    model = Upsampler(model_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    state = TrainState()
-    if resume:
-        load_model(model, str(out / WEIGHTS_NAME), strict=True)
-        load_optimizer(optimizer, state_dir / "optimizer.safetensors")
-        state = TrainState(**json.loads((state_dir / "state.json").read_text()))
-    if not state.sbr:
-        state.sbr = evaluate(None, pairs)
-    rng = np.random.default_rng([config.seed, state.step])  # a resumed run draws fresh, reproducible crops
+    def step(self, index: np.ndarray, epoch: int, step: int) -> dict[str, float]:
+        inputs, targets = (x.to(self.device) for x in self.sampler.batch(index, epoch))
+        with self.autocast():
+            estimate = self.trained(inputs[:, None])[:, 0]
+        losses = log_power_losses(estimate.float(), targets)
+        loss = sum(weight * losses[name] for name, weight in self.config.loss_weights().items())
+        self.update(loss, self.optimizers["optimizer"])
+        return {name: float(value.detach()) for name, value in losses.items()}
 
-    total_steps = config.max_steps if config.max_steps is not None else math.inf
-    budget = config.minutes * 60 if config.minutes is not None else math.inf
-    if math.isinf(total_steps) and math.isinf(budget):
-        raise UserError("Give --minutes or --max-steps: the upsampler trains until one of them runs out.")
-    started, last_checkpoint = time.monotonic(), time.monotonic()
-    sums: dict[str, float] = {}
-    weights = config.loss_weights()
-    bar = tqdm(
-        total=None if math.isinf(total_steps) else total_steps, initial=state.step, unit="step", disable=not progress
-    )
-    model.train()
-    while state.step < total_steps:
-        seconds = state.seconds + time.monotonic() - started
-        if seconds >= budget:
-            break
-        fraction = max(state.step / total_steps, seconds / budget)
-        lr = config.learning_rate * cosine_schedule(fraction, config.final_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        inputs, targets = sampler.batch(config.batch_size, rng)
-        inputs, targets = inputs.to(device), targets.to(device)
-        estimate = model(inputs[:, None])[:, 0]
-        losses = log_power_losses(estimate, targets)
-        loss = sum(weight * losses[name] for name, weight in weights.items())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        if torch.isfinite(norm):  # a non-finite batch is skipped rather than poisoning the weights
-            optimizer.step()
-        state.step += 1
-        bar.update()
-        if not torch.isfinite(loss):
-            continue
-        for name, value in losses.items():
-            sums[name] = sums.get(name, 0.0) + float(value.detach())
-        sums["count"] = sums.get("count", 0) + 1
-        if state.step % LOG_EVERY == 0:
-            _log(state, sums, lr)
-            bar.set_postfix(l1=f"{state.history['logpow/l1'][-1]:.3f}", l2=f"{state.history['logpow/l2'][-1]:.3f}")
-        if time.monotonic() - last_checkpoint >= config.checkpoint_minutes * 60:
-            state.seconds += time.monotonic() - started
-            _checkpoint(model, optimizer, state, config, pairs, out, len(sampler.clips))
-            started = last_checkpoint = time.monotonic()
-            model.train()
-    bar.close()
-    if sums.get("count"):
-        _log(state, sums, optimizer.param_groups[0]["lr"])
-    state.seconds += time.monotonic() - started
-    return _checkpoint(model, optimizer, state, config, pairs, out, len(sampler.clips))
+    def evaluate(self) -> dict[str, float]:
+        return evaluate(self.model, self.pairs)
 
+    def baselines(self) -> dict[str, float]:
+        if self.sbr is None:  # the same every checkpoint: scored once, by rank 0 alone
+            self.sbr = evaluate(None, self.pairs)
+        return self.sbr
 
-def _log(state: TrainState, sums: dict[str, float], lr: float) -> None:
-    count = sums.pop("count")
-    state.history["step"].append(state.step)
-    for name in ("logpow/l1", "logpow/l2"):
-        state.history[name].append(sums.pop(name) / count)
-    state.history["lr"].append(lr)
-
-
-def _checkpoint(
-    model: Upsampler,
-    optimizer: torch.optim.Optimizer,
-    state: TrainState,
-    config: UpsamplerTrainConfig,
-    pairs: list[tuple[np.ndarray, np.ndarray]],
-    out: Path,
-    train_clips: int,
-) -> dict:
-    """Evaluate, write every file of the checkpoint into a scratch folder, then move them in."""
-    figures = evaluate(model, pairs)
-    state.valid.append({"step": state.step, **figures})
-    metrics = {
-        "model": "upsampler",
-        "step": state.step,
-        "train_minutes": state.seconds / 60,
-        "crops_per_second": state.step * config.batch_size / max(state.seconds, 1e-9),
-        "parameters": model.parameter_count(),
-        "train": {name: values[-1] for name, values in state.history.items() if values and name.startswith("logpow")},
-        "valid": figures,
-        "valid_sbr": state.sbr,
-        "train_clips": train_clips,
-        "valid_stretches": len(pairs),
-    }
-    scratch = out / STATE_DIR / "next"
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    model.save_pretrained(scratch)
-    config.save(scratch)
-    report = {**metrics, "history": state.history, "valid_history": state.valid}
-    (scratch / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
-    _plot(state, scratch / "report.png")
-    save_file(optimizer_tensors(optimizer), str(scratch / "optimizer.safetensors"))
-    (scratch / "state.json").write_text(json.dumps(dataclasses.asdict(state)) + "\n")
-    for path in sorted(scratch.iterdir()):
-        resume_file = path.name in ("optimizer.safetensors", "state.json")
-        path.replace(out / STATE_DIR / path.name if resume_file else out / path.name)
-    scratch.rmdir()
-    return metrics
-
-
-def _plot(state: TrainState, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    history = state.history
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    left.plot(history["step"], history["logpow/l1"], label="train L1", lw=1)
-    left.plot(history["step"], history["logpow/l2"], label="train L2", lw=1)
-    left.set(xlabel="step", ylabel="log10 power above 3.6 kHz", title="upsampler: training losses")
-    left.legend()
-    if state.valid:
-        steps = [v["step"] for v in state.valid]
-        for name, style in (("lsd", "o-"), ("lsd_hf", "s-")):
-            right.plot(steps, [v[name] for v in state.valid], style, label=f"model {name}")
-            if state.sbr:
-                right.axhline(state.sbr[name], ls="--", color="grey", lw=1)
-        right.text(0.02, 0.02, "dashed: sbr baseline", transform=right.transAxes, color="grey")
-    right.set(xlabel="step", ylabel="LSD (bels)", title="held-out clips, soxr 8 kHz input")
-    right.legend()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    def save(self, folder: Path) -> dict:
+        return {"valid_sbr": self.baselines(), "train_clips": len(self.sampler.clips),
+                "valid_stretches": len(self.pairs)}
