@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from hummingface import __version__
 from hummingface.errors import UserError
+from hummingface.train.cli import add_train_command
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -95,154 +96,6 @@ def cmd_data(args: argparse.Namespace) -> None:
             print(f"  {split:<5} {sum(kinds.values()):5d} clips: {detail}")
         pieces = ", ".join(f"{kind} {n}" for kind, n in summary.pieces.items())
         print(f"Wrote {config.out / 'manifest.json'} in {summary.seconds:.1f} s; pieces: {pieces}.")
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    """Train a note autoencoder on an NSynth-layout corpus; writes a checkpoint folder (see train/autoencoder.py)."""
-    if args.model in ("gan", "cdecoder"):
-        return _train_generator(args)
-    if args.model == "upsampler":
-        return _train_upsampler(args)
-    import dataclasses
-    from pathlib import Path
-
-    import torch
-
-    from hummingface.device import get_device
-    from hummingface.models.autoencoder import AutoencoderConfig
-    from hummingface.train.autoencoder import train
-    from hummingface.train.config import TrainConfig
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    given = {
-        "epochs": args.epochs,
-        "max_steps": args.max_steps,
-        "minutes": args.minutes,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "beta": args.beta,
-        "kl_warmup_steps": args.kl_warmup,
-        "limit": args.limit,
-        "valid_notes": args.valid_notes,
-        "checkpoint_minutes": args.checkpoint_minutes,
-        "seed": args.seed,
-        "init": args.init,
-    }
-    given = {key: value for key, value in given.items() if value is not None}
-    if args.resume and (out / "train_config.json").is_file():
-        config = dataclasses.replace(TrainConfig.load(out), **given)
-        if config.model != args.model:
-            raise UserError(f"{out} trains a {config.model!r} model, not {args.model!r}.")
-    else:
-        config = TrainConfig(model=args.model, data=args.data, **given)
-    channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else AutoencoderConfig.channels
-    try:
-        temperature = {} if args.pitch_temperature is None else {"pitch_temperature": args.pitch_temperature}
-        model_config = AutoencoderConfig(latent_size=args.latent_size, channels=channels, **temperature)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
-    print(
-        f"{config.model}: {metrics['step']} steps ({metrics['epochs']:.2f} epochs) "
-        f"in {metrics['train_minutes']:.1f} min; "
-        f"valid L1 {metrics['valid']['recon/l1']:.4f}, KL {metrics['valid']['kl_nats']:.1f} nats, "
-        f"{metrics['latent']['n_sliders']} sliders; wrote {out}."
-    )
-
-
-def _train_generator(args: argparse.Namespace) -> None:
-    """Train the ``gan`` or the ``cdecoder`` (see train/gan.py); ``--init none`` starts from random weights."""
-    import dataclasses
-    from pathlib import Path
-
-    import torch
-
-    from hummingface.device import get_device
-    from hummingface.models.generator import GeneratorConfig
-    from hummingface.train.gan import GeneratorTrainConfig, train
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    given = {
-        "max_steps": args.max_steps,
-        "minutes": args.minutes,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "d_learning_rate": args.d_lr,
-        "limit": args.limit,
-        "valid_notes": args.valid_notes,
-        "checkpoint_minutes": args.checkpoint_minutes,
-        "seed": args.seed,
-        "train_decoder": args.train_decoder or None,
-    }
-    if args.init is not None:
-        given["init"] = None if args.init.lower() == "none" else args.init
-    given = {key: value for key, value in given.items() if value is not None or key == "init"}
-    if args.resume and (out / "train_config.json").is_file():
-        config = dataclasses.replace(GeneratorTrainConfig.load(out), **given)
-        if config.model != args.model:
-            raise UserError(f"{out} trains a {config.model!r} model, not {args.model!r}.")
-    else:
-        defaults = {"learning_rate": 1e-3} if args.model == "cdecoder" else {}
-        config = GeneratorTrainConfig(model=args.model, data=args.data, **{**defaults, **given})
-    channels = tuple(int(c) for c in args.channels.split(",")) if args.channels else GeneratorConfig.channels
-    try:
-        model_config = GeneratorConfig(latent_size=args.latent_size, channels=channels)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
-    figures = ", ".join(f"{name} {value:.4f}" for name, value in metrics["valid"].items())
-    print(f"{config.model}: {metrics['step']} steps ({metrics['epochs']:.2f} epochs) in "
-          f"{metrics['train_minutes']:.1f} min; valid {figures}; wrote {out}.")
-
-
-def _train_upsampler(args: argparse.Namespace) -> None:
-    """Train the 8 -> 44.1 kHz upsampler on music clips (see train/upsampler.py)."""
-    import dataclasses
-    from pathlib import Path
-
-    import torch
-
-    from hummingface.device import get_device
-    from hummingface.models.upsampler import UpsamplerConfig
-    from hummingface.train.upsampler import UpsamplerTrainConfig, train
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    data = "data/music" if args.data == "data/notes-fluidr3" else args.data
-    given = {
-        "max_steps": args.max_steps,
-        "minutes": args.minutes,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "limit": args.limit,
-        "checkpoint_minutes": args.checkpoint_minutes,
-        "seed": args.seed,
-        "crop_seconds": args.crop_seconds,
-        "valid_clips": args.valid_clips,
-    }
-    given = {key: value for key, value in given.items() if value is not None}
-    if args.resume and (out / "train_config.json").is_file():
-        config = dataclasses.replace(UpsamplerTrainConfig.load(out), **given)
-    else:
-        config = UpsamplerTrainConfig(data=data, **given)
-    model_config = UpsamplerConfig()
-    if args.upsampler_width or args.upsampler_blocks:
-        model_config = dataclasses.replace(
-            model_config,
-            width=args.upsampler_width or model_config.width,
-            dilations=(model_config.dilations * 4)[: args.upsampler_blocks or len(model_config.dilations)],
-        )
-    metrics = train(config, model_config, out, resume=args.resume, device=get_device(args.device))
-    valid, sbr = metrics["valid"], metrics["valid_sbr"]
-    print(
-        f"upsampler: {metrics['step']} steps in {metrics['train_minutes']:.1f} min; held-out LSD {valid['lsd']:.3f} "
-        f"(sbr {sbr['lsd']:.3f}), LSD-HF {valid['lsd_hf']:.3f} (sbr {sbr['lsd_hf']:.3f}); wrote {out}."
-    )
 
 
 def cmd_upsample(args: argparse.Namespace) -> None:
@@ -407,39 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     music.add_argument("--audio", help="folder of real recordings to cut clips from (at most a third of them)")
     music.add_argument("--soundfont", help="General MIDI SoundFont that plays the music (default: FluidR3_GM)")
     music.set_defaults(func=cmd_data)
-    train = commands.add_parser("train", help="train a note autoencoder (ae, vae, mog-vae, cvae)")
-    train.add_argument(
-        "model", choices=["ae", "vae", "mog-vae", "cvae", "gan", "cdecoder", "upsampler"], help="which model"
-    )
-    train.add_argument("--data", default="data/notes-fluidr3", help="NSynth-layout corpus root")
-    train.add_argument("--out", required=True, help="checkpoint folder, e.g. checkpoints/cvae")
-    train.add_argument("--epochs", type=int, help="passes over the training notes (default 20)")
-    train.add_argument("--max-steps", type=int, help="stop after this many steps")
-    train.add_argument("--minutes", type=float, help="stop after this much training time (the LR anneals over it)")
-    train.add_argument("--batch-size", type=int, help="notes per step (default 32)")
-    train.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
-    train.add_argument("--beta", type=float, help="final KL weight (default 0.1)")
-    train.add_argument("--kl-warmup", type=int, help="steps over which beta rises from 0 (default 2000)")
-    train.add_argument("--latent-size", type=int, default=64, help="latent dimensions (default 64)")
-    train.add_argument("--channels", help="conv channels at 128..8 frames, five numbers (default 256,256,384,384,512)")
-    train.add_argument("--limit", type=int, help="use only this many notes per split (smoke tests)")
-    train.add_argument("--valid-notes", type=int, help="validation notes per checkpoint (default 2048)")
-    train.add_argument("--checkpoint-minutes", type=float, help="save this often (default 5)")
-    train.add_argument("--seed", type=int, help="seed for init, batches and noise (default 0)")
-    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    train.add_argument("--init", help="start from this checkpoint folder's weights, e.g. checkpoints/cvae")
-    train.add_argument("--pitch-temperature", type=float,
-                       help="ae/vae/mog-vae: softmax temperature of the pitch read-out when decoding (default 1.3)")
-    train.add_argument("--d-lr", type=float, help="gan: the discriminator's learning rate (default 2e-4)")
-    train.add_argument("--train-decoder", action="store_true",
-                       help="gan: the game also tunes the decoder (default: the mixture prior only)")
-    train.add_argument("--crop-seconds", type=float, help="upsampler: length of each training crop (default 1.5)")
-    train.add_argument("--valid-clips", type=int, help="upsampler: held-out clips scored per checkpoint (default 12)")
-    train.add_argument("--upsampler-width", type=int, help="upsampler: channels of the conv trunk (default 160)")
-    train.add_argument("--upsampler-blocks", type=int, help="upsampler: ConvNeXt blocks (default 6)")
-    train.add_argument("--threads", type=int, help="CPU threads for torch")
-    train.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
-    train.set_defaults(func=cmd_train)
+    add_train_command(commands)
 
     upsample = commands.add_parser("upsample", help="8 kHz -> 44.1 kHz music (any rate in, 44.1 kHz out)")
     upsample.add_argument("inputs", nargs="+", metavar="IN", help="audio files; above 8 kHz they are narrowed first")

@@ -23,12 +23,12 @@ from hummingface.models.generator import (
     velocity_class,
     warm_start,
 )
-from hummingface.train.data import load_features
-from hummingface.train.gan import GeneratorTrainConfig, Labels, evaluate, train
+from hummingface.train.cdecoder import CDecoderTask, CDecoderTrainConfig
+from hummingface.train.engine import train
+from hummingface.train.gan import GanTask, GanTrainConfig
 
 TINY = GeneratorConfig(latent_size=8, components=3, channels=(4, 4, 4, 4, 4), pitch_embedding=4, presets=2)
 TINY_CVAE = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
-TINY_ARGS = ["--channels", "4,4,4,4,4", "--latent-size", "8", "--batch-size", "2", "--valid-notes", "4"]
 
 
 def tiny(cls, seed: int = 0):
@@ -162,17 +162,17 @@ def test_velocity_classes():
 
 def test_train_one_step_resume_and_load(corpus, tiny_cvae, tmp_path):
     out = tmp_path / "gan"
-    config = GeneratorTrainConfig(model="gan", data=str(corpus), init=str(tiny_cvae), max_steps=1, batch_size=2,
-                                  valid_notes=4, disc_channels=(4, 4, 4, 4, 4))
-    metrics = train(config, TINY, out, progress=False)
+    config = GanTrainConfig(data=str(corpus), init=str(tiny_cvae), max_steps=1, batch_size=2, valid_notes=4,
+                            disc_channels=(4, 4, 4, 4, 4))
+    metrics = train(GanTask(config, TINY), out, progress=False)
     assert metrics["step"] == 1 and np.isfinite(metrics["valid"]["diversity/l1"])
     for file in ("config.json", "model.safetensors", "train_config.json", "metrics.json", "report.png",
                  "samples.png", ".train/discriminator.safetensors", ".train/d_optimizer.safetensors"):
         assert (out / file).is_file(), file
     first = (out / "model.safetensors").read_bytes()
     with pytest.raises(UserError, match="--resume"):
-        train(config, TINY, out, progress=False)
-    resumed = train(dataclasses.replace(config, max_steps=2), TINY, out, resume=True, progress=False)
+        train(GanTask(config, TINY), out, progress=False)
+    resumed = train(GanTask(dataclasses.replace(config, max_steps=2), TINY), out, resume=True, progress=False)
     assert resumed["step"] == 2 and (out / "model.safetensors").read_bytes() != first
     model = NoteGenerator.from_folder(out)
     assert model.name == "gan"
@@ -182,23 +182,24 @@ def test_train_one_step_resume_and_load(corpus, tiny_cvae, tmp_path):
     for name, weight in model.model.decoder.state_dict().items():  # the game tuned the prior only
         torch.testing.assert_close(weight, cvae_decoder[name], rtol=0, atol=0)
     with pytest.raises(UserError, match="--train-decoder"):
-        train(dataclasses.replace(config, init=None), TINY, tmp_path / "random", progress=False)
+        train(GanTask(dataclasses.replace(config, init=None), TINY), tmp_path / "random", progress=False)
 
 
 def test_cli_trains_a_cdecoder_that_learns_and_keeps_presets(corpus, tmp_path, capsys):
     out = tmp_path / "cdecoder"
     args = ["train", "cdecoder", "--data", str(corpus), "--out", str(out), "--max-steps", "8", "--init", "none",
-            "--lr", "3e-3", *TINY_ARGS, "--batch-size", "6"]
+            "--lr", "3e-3", "--channels", "4,4,4,4,4", "--valid-notes", "4", "--batch-size", "6"]
     assert main(args) == 0
     assert "8 steps" in capsys.readouterr().out
     assert json.loads((out / "train_config.json").read_text())["init"] is None
     model = NoteGenerator.from_folder(out)
     assert model.model.config.latent_size == 0
-    config = GeneratorTrainConfig.load(out)
-    notes = load_features(corpus, "valid", progress=False)
-    valid = Labels.read(corpus, "valid", notes)
-    untrained = evaluate(tiny(CDecoder), None, notes, valid, 0, "cpu")["recon/l1"]
-    assert evaluate(model.model, None, notes, valid, config.seed, "cpu")["recon/l1"] < untrained
+    task = CDecoderTask(CDecoderTrainConfig.load(out), model.model.config)
+    task.load_data(progress=False)
+    task.model = tiny(CDecoder)
+    untrained = task.evaluate()["recon/l1"]
+    task.model = model.model
+    assert task.evaluate()["recon/l1"] < untrained
     # family 0 holds pitches 36 (source 0, not bright) and 60 (source 1, bright): both kept as presets
     assert {tuple(row) for row in model.model.presets[0, :, :2].tolist()} == {(0.0, 0.0), (1.0, 1.0)}
     one, two = model.features(60, 0, seed=[0, 1])
@@ -273,9 +274,9 @@ def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, message)
 
 
 def test_train_refuses_a_mismatched_init(corpus, tmp_path, tiny_cvae):
-    config = GeneratorTrainConfig(model="gan", data=str(corpus), init=str(tiny_cvae), max_steps=1, batch_size=2)
+    config = GanTrainConfig(data=str(corpus), init=str(tiny_cvae), max_steps=1, batch_size=2)
     with pytest.raises(UserError, match="latent_size"):
-        train(config, dataclasses.replace(TINY, latent_size=4), tmp_path / "gan", progress=False)
+        train(GanTask(config, dataclasses.replace(TINY, latent_size=4)), tmp_path / "gan", progress=False)
 
 
 def test_ndb_k():

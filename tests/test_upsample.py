@@ -223,7 +223,7 @@ def clips(tmp_path):
 def test_one_training_step_then_resume(clips, tmp_path, capsys):
     out = tmp_path / "upsampler"
     args = ["train", "upsampler", "--data", str(clips), "--out", str(out), "--max-steps", "1", "--batch-size", "2",
-            "--crop-seconds", "0.5", "--valid-clips", "1", "--upsampler-width", "8", "--upsampler-blocks", "2"]
+            "--crop-seconds", "0.5", "--valid-clips", "1", "--width", "8", "--blocks", "2"]
     assert main(args) == 0
     for name in ("config.json", "model.safetensors", "train_config.json", "metrics.json", "report.png"):
         assert (out / name).is_file(), name

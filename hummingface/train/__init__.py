@@ -1,2 +1,3 @@
-"""Training: typed configs (:mod:`.config`), cached note features (:mod:`.data`), shared pieces (:mod:`.loop`), and
-one loop per model family (:mod:`.autoencoder`, :mod:`.gan`, :mod:`.upsampler`)."""
+"""Training: one engine (:mod:`.engine`, data-parallel through :mod:`.distributed`) and one task per model --
+:mod:`.autoencoder` (ae, vae, mog-vae, cvae), :mod:`.gan`, :mod:`.cdecoder` (sharing :mod:`.generator`),
+:mod:`.upsampler`, :mod:`.classifier` -- on cached note features (:mod:`.data`); the ``train`` CLI in :mod:`.cli`."""
