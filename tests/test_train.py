@@ -1,4 +1,5 @@
-"""Training on a tiny NSynth-layout corpus built here: feature cache, one step, resume, and the CLI round trips."""
+"""Training through the engine on a tiny NSynth-layout corpus and a folder of audio built here: feature cache,
+one step, exact resume, per-model flags, and the CLI round trips."""
 
 import json
 
@@ -6,13 +7,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import load_file
 
 from hummingface.__main__ import main
 from hummingface.errors import UserError
 from hummingface.models import AutoencoderConfig, Timbre
-from hummingface.train.autoencoder import train
-from hummingface.train.config import TrainConfig
+from hummingface.train.autoencoder import AutoencoderTask, AutoencoderTrainConfig
 from hummingface.train.data import load_features
+from hummingface.train.engine import train
 
 TINY = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
 TINY_ARGS = ["--channels", "4,4,4,4,4", "--latent-size", "8", "--batch-size", "2", "--valid-notes", "4"]
@@ -45,9 +47,13 @@ def corpus(tmp_path_factory):
     return root
 
 
-def tiny_config(corpus, **changes) -> TrainConfig:
+def tiny_config(corpus, **changes) -> AutoencoderTrainConfig:
     base = dict(model="cvae", data=str(corpus), max_steps=2, batch_size=2, valid_notes=4, kl_warmup_steps=1)
-    return TrainConfig(**{**base, **changes})
+    return AutoencoderTrainConfig(**{**base, **changes})
+
+
+def tiny_task(config: AutoencoderTrainConfig, model_config: AutoencoderConfig = TINY) -> AutoencoderTask:
+    return AutoencoderTask(config, model_config)
 
 
 def test_feature_cache(corpus):
@@ -66,7 +72,7 @@ def test_feature_cache(corpus):
 
 
 def test_kl_warmup_schedule():
-    config = TrainConfig(beta=0.2, kl_warmup_steps=100)
+    config = AutoencoderTrainConfig(beta=0.2, kl_warmup_steps=100)
     assert config.loss_weights(0)["kl"] == 0
     assert config.loss_weights(50)["kl"] == pytest.approx(0.1)
     assert config.loss_weights(500)["kl"] == pytest.approx(0.2)
@@ -75,30 +81,30 @@ def test_kl_warmup_schedule():
 @pytest.mark.parametrize("name", ["ae", "mog-vae"])
 def test_one_training_step_writes_a_loadable_checkpoint(corpus, tmp_path, name):
     out = tmp_path / name
-    metrics = train(tiny_config(corpus, model=name, max_steps=1), TINY, out, progress=False)
+    metrics = train(tiny_task(tiny_config(corpus, model=name, max_steps=1)), out, progress=False)
     assert metrics["step"] == 1 and np.isfinite(metrics["valid"]["recon/l1"])
     for file in ("config.json", "model.safetensors", "latent.safetensors", "train_config.json", "metrics.json",
                  "report.png", ".train/state.json", ".train/optimizer.safetensors"):
         assert (out / file).is_file(), file
     model = Timbre.from_folder(out)
     assert model.name == name and model.latent is not None and len(model.latent.note_ids) == 4  # valid_notes
-    assert TrainConfig.load(out).model == name
+    assert AutoencoderTrainConfig.load(out).model == name
 
 
 def test_training_learns_and_resumes(corpus, tmp_path):
     out = tmp_path / "cvae"
     config = tiny_config(corpus, max_steps=2, learning_rate=3e-3)
-    train(config, TINY, out, progress=False)
+    train(tiny_task(config), out, progress=False)
     first = (out / "model.safetensors").read_bytes()
     with pytest.raises(UserError, match="--resume"):
-        train(config, TINY, out, progress=False)
-    resumed = train(tiny_config(corpus, max_steps=6, learning_rate=3e-3), TINY, out, resume=True, progress=False)
+        train(tiny_task(config), out, progress=False)
+    resumed = train(tiny_task(tiny_config(corpus, max_steps=6, learning_rate=3e-3)), out, resume=True, progress=False)
     assert resumed["step"] == 6
     assert (out / "model.safetensors").read_bytes() != first
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert history["step"][-1] == 6
     with pytest.raises(UserError, match="no training run"):
-        train(config, TINY, tmp_path / "fresh", resume=True, progress=False)
+        train(tiny_task(config), tmp_path / "fresh", resume=True, progress=False)
 
 
 def test_cli_train_reconstruct_generate(corpus, tmp_path, capsys):
@@ -141,7 +147,12 @@ def test_cli_train_reconstruct_generate(corpus, tmp_path, capsys):
         (["generate", "--model", "cvae", "--pitch", "200", "-o", "{tmp}/x.wav"], "MIDI pitch"),
         (["generate", "--model", "cvae", "--velocity", "0", "-o", "{tmp}/x.wav"], "MIDI velocity"),
         (["generate", "--model", "cvae", "--pitch", "40", "50", "-o", "{tmp}/x.wav"], "folder"),
-        (["train", "vae", "--data", "{tmp}/nowhere", "--out", "{tmp}/run", "--max-steps", "1"], "does not exist"),
+        (["train", "vae", "--data", "{tmp}/nowhere", "--out", "{tmp}/run", "--max-steps", "1"], "is not a folder"),
+        (["train", "vae", "--data", "{tmp}", "--out", "{tmp}/run", "--max-steps", "1"], "usable sounds"),
+        (["train", "gan", "--data", "{tmp}", "--out", "{tmp}/run", "--beta", "0.5"], "--beta is not an option"),
+        (["train", "ae", "--data", "{tmp}", "--out", "{tmp}/run", "--kl-warmup", "5"], "of the ae model"),
+        (["train", "upsampler", "--out", "{tmp}/run", "--init", "x"], "--init is not an option"),
+        (["train", "cvae", "--data", "{tmp}", "--out", "{tmp}/run", "--batch-size", "x"], "invalid int"),
         (["train", "vae", "--data", "{tmp}", "--out", "{tmp}/run", "--channels", "4,4"], "5 entries"),
     ],
 )
@@ -157,7 +168,11 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
     args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
     if args[0] != "train":
         args += ["--weights", str(checkpoints)]
-    assert main(args) == 2
+    try:
+        code = main(args)
+    except SystemExit as exit:  # argparse refuses a flag before main's own handling
+        code = exit.code
+    assert code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
@@ -185,6 +200,51 @@ def test_training_from_init(corpus, tmp_path):
 
     config = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
     MODELS["cvae"](config).save_pretrained(tmp_path / "cvae")
-    metrics = train(tiny_config(corpus, model="vae", max_steps=1, init=str(tmp_path / "cvae")), config,
+    metrics = train(tiny_task(tiny_config(corpus, model="vae", max_steps=1, init=str(tmp_path / "cvae")), config),
                     tmp_path / "vae", progress=False)
     assert metrics["step"] == 1
+
+
+def test_resumed_run_equals_uninterrupted(corpus, tmp_path):
+    """Interrupted after 2 of 5 steps and resumed: the same weights and optimizer state as one run of 5."""
+    config = tiny_config(corpus, model="ae", max_steps=5, learning_rate=3e-3)
+    train(tiny_task(config), tmp_path / "whole", progress=False)
+    train(tiny_task(config), tmp_path / "parts", progress=False, stop_after=2)
+    assert json.loads((tmp_path / "parts" / "metrics.json").read_text())["step"] == 2
+    train(tiny_task(config), tmp_path / "parts", resume=True, progress=False)
+    for name in ("model.safetensors", ".train/optimizer.safetensors"):
+        whole, parts = load_file(tmp_path / "whole" / name), load_file(tmp_path / "parts" / name)
+        assert whole.keys() == parts.keys()
+        for key in whole:
+            torch.testing.assert_close(parts[key], whole[key], rtol=0, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sound_folder(tmp_path_factory):
+    """A musician's folder: six NSynth-style names, three plain names (pitch estimated), a text file posing as
+    audio and a silent file (both skipped)."""
+    folder = tmp_path_factory.mktemp("sounds")
+    for i, pitch in enumerate((40, 45, 50, 55, 62, 69)):
+        sf.write(folder / f"pluck_{i:03d}-{pitch:03d}-100.wav", note(pitch, 1.0, 22050, decay=0.3), 22050)
+    (folder / "plain").mkdir()
+    for i, pitch in enumerate((48, 57, 64)):
+        sf.write(folder / "plain" / f"pad_{i}.flac", note(pitch, 2.0, 16000, decay=1.0), 16000)
+    (folder / "broken.wav").write_text("not audio")
+    sf.write(folder / "silent_0.wav", np.zeros(16000, dtype=np.float32), 16000)
+    return folder
+
+
+def test_folder_of_sounds_trains_a_designer_model(sound_folder, tmp_path, capsys):
+    out = tmp_path / "mine"
+    assert main(["train", "cvae", "--data", str(sound_folder), "--out", str(out), "--max-steps", "2",
+                 *TINY_ARGS]) == 0
+    assert "skipped 2 unusable files" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["skipped_files"] == 2 and metrics["train_notes"] + metrics["valid_notes"] == 9
+    model = Timbre.from_folder(out)
+    assert model.latent is not None and len(model.latent.note_ids) == 9  # every sound is an Explorer point
+    ids = model.latent.note_ids
+    pitch = dict(zip(ids, model.latent.point_pitch.tolist(), strict=True))
+    assert pitch["pluck_002-050-100"] == 50  # from the name
+    assert abs(pitch["pad_1"] - 57) <= 1  # estimated with pyin
+    assert model.decode(model.random_latent(0), pitch=60).shape == (64000,)

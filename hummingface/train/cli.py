@@ -179,7 +179,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = task_from_args(args)
-    metrics = train(task, args.out, resume=args.resume, device=args.device)
+    # Progress bars on a terminal only: piped into a log (a cluster job) they would bury the summary.
+    metrics = train(task, args.out, resume=args.resume, device=args.device, progress=sys.stderr.isatty())
     if "valid" not in metrics:  # not rank 0
         return
     figures = ", ".join(f"{name} {value:.4g}" for name, value in metrics["valid"].items())
