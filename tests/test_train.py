@@ -27,10 +27,8 @@ def note(pitch: int, seconds: float = 4.0, sr: int = 16000, decay: float = 1.5) 
     return (0.3 * tone * np.exp(-t / decay)).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Three splits of six 4-s harmonic notes each, with NSynth's fields."""
-    root = tmp_path_factory.mktemp("corpus")
+def make_corpus(root):
+    """Three splits of six 4-s harmonic notes each, with NSynth's fields, under ``root``."""
     for split_index, split in enumerate(("train", "valid", "test")):
         folder = root / f"nsynth-{split}"
         (folder / "audio").mkdir(parents=True)
@@ -45,6 +43,11 @@ def corpus(tmp_path_factory):
             }
         (folder / "examples.json").write_text(json.dumps(examples))
     return root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 def tiny_config(corpus, **changes) -> AutoencoderTrainConfig:
