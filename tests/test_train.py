@@ -251,3 +251,15 @@ def test_folder_of_sounds_trains_a_designer_model(sound_folder, tmp_path, capsys
     assert pitch["pluck_002-050-100"] == 50  # from the name
     assert abs(pitch["pad_1"] - 57) <= 1  # estimated with pyin
     assert model.decode(model.random_latent(0), pitch=60).shape == (64000,)
+
+
+def test_family_classifier_and_bf16_train_through_the_engine(corpus, tmp_path):
+    out = tmp_path / "judge"
+    assert main(["train", "family-classifier", "--data", str(corpus), "--out", str(out), "--max-steps", "2",
+                 "--batch-size", "3", "--precision", "bf16"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["step"] == 2 and 0 <= metrics["valid"]["accuracy"] <= 1 and np.isfinite(metrics["train"]["ce"])
+    from hummingface.models.family_classifier import FamilyClassifier
+
+    assert FamilyClassifier.from_folder(out).config.n_families == 11
+    assert json.loads((out / "train_config.json").read_text())["precision"] == "bf16"

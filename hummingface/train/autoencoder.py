@@ -64,8 +64,7 @@ class AutoencoderTask(Task):
     def __init__(self, config: AutoencoderTrainConfig, model_config: AutoencoderConfig) -> None:
         if config.model not in MODELS:
             raise UserError(f"Unknown model {config.model!r}; choose from {', '.join(MODELS)}.")
-        super().__init__(config)
-        self.model_config = model_config
+        super().__init__(config, model_config)
         self.name = config.model
         self.skipped_files = 0
 

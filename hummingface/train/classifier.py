@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from hummingface.constants import TRAIN_PITCHES
-from hummingface.models.family_classifier import FamilyClassifier, FamilyClassifierConfig
+from hummingface.models.family_classifier import FamilyClassifier
 from hummingface.train.data import NoteFeatures, load_features
 from hummingface.train.engine import Task, TrainConfig
 
@@ -35,10 +35,6 @@ class ClassifierTask(Task):
     name = "family-classifier"
     config: ClassifierTrainConfig
     model: FamilyClassifier
-
-    def __init__(self, config: ClassifierTrainConfig, model_config: FamilyClassifierConfig) -> None:
-        super().__init__(config)
-        self.model_config = model_config
 
     def load_data(self, progress: bool) -> int:
         config, spectrogram = self.config, self.model_config.spectrogram

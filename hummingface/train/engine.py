@@ -109,8 +109,9 @@ class Task:
     name: ClassVar[str]
     items: ClassVar[str] = "notes"  # what one batch row is, for the throughput figure
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, model_config) -> None:
         self.config = config
+        self.model_config = model_config  # builds a fresh model (a resumed one is built from its config.json)
         self.dist = Distributed()
         self.model: Pretrained
         self.optimizers: dict[str, torch.optim.Optimizer] = {}

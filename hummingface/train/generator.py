@@ -19,7 +19,7 @@ from hummingface.constants import TRAIN_PITCHES
 from hummingface.data.gm import FAMILIES
 from hummingface.errors import UserError
 from hummingface.models.autoencoder import CVAE
-from hummingface.models.generator import MODELS, CDecoder, GeneratorConfig, warm_start
+from hummingface.models.generator import MODELS, CDecoder, warm_start
 from hummingface.train.data import NoteFeatures, load_features
 from hummingface.train.engine import Task, TrainConfig
 
@@ -65,10 +65,6 @@ class GeneratorTask(Task):
     """Data, building and the ``cvae`` warm start of a note generator; subclasses add the step and evaluation."""
 
     config: GeneratorTrainConfig
-
-    def __init__(self, config: GeneratorTrainConfig, model_config: GeneratorConfig) -> None:
-        super().__init__(config)
-        self.model_config = model_config
 
     def load_data(self, progress: bool) -> int:
         config, root = self.config, Path(self.config.data)

@@ -204,8 +204,7 @@ class UpsamplerTask(Task):
     model: Upsampler
 
     def __init__(self, config: UpsamplerTrainConfig, model_config: UpsamplerConfig) -> None:
-        super().__init__(config)
-        self.model_config = model_config
+        super().__init__(config, model_config)
         self.sbr: dict[str, float] | None = None
 
     def load_data(self, progress: bool) -> int:
