@@ -4,7 +4,7 @@
                                    [--ndb-notes 1000] [--seeds 4] [--threads 1] [--out runs/generator-benchmark.json]
     python benchmarks/generator.py --speed-only --threads 2     # then the speed, on 2 threads, into the same file
 
-Figures (DESIGN.md, "How we measure"); "real" is the same measure on real notes of the *test* split, whose
+Figures (definitions: docs/metrics.md); "real" is the same measure on real notes of the *test* split, whose
 instruments no model trained on. Generated notes are measured as ``generate`` writes them, on the 16-bit
 grid (:func:`as_written`), like the real notes, which are read from 16-bit files:
 
@@ -16,8 +16,9 @@ grid (:func:`as_written`), like the real notes, which are read from 16-bit files
   generators imitate; FluidR3's electronic organs sound an octave or two below the written pitch, so pyin
   fails nearly all of them).
 - **family accuracy**: a small classifier trained on real train-split renders
-  (:class:`~hummingface.models.family_classifier.FamilyClassifier`, trained here on first use or with
-  ``--train-classifier`` and kept in ``checkpoints/family-classifier``) applied to the same grid, re-analysed
+  (:class:`~hummingface.models.family_classifier.FamilyClassifier`, ``--classifier``, default
+  ``checkpoints/family-classifier``, trained by ``python -m hummingface train family-classifier``) applied to
+  the same grid, re-analysed
   from the generated audio; real: its accuracy on the test notes (and on 2000 train notes, the instruments
   it and the generators learnt from: the ceiling for notes that imitate them; and on those notes
   phase-reconstructed and re-analysed like the generated ones).
@@ -30,8 +31,9 @@ grid (:func:`as_written`), like the real notes, which are read from 16-bit files
 - **diversity**: mean pairwise LSD_dB between ``--seeds`` seeds at the same pitch (48, 60, 72) and family;
   real: between two test instruments of one family at one pitch and velocity.
 - **speed**: median ms per note of generation and of phase reconstruction on ``--threads`` threads.
-- **spectrogram grid** ``spectrograms.png`` in each checkpoint folder (families x pitches 36-84), and a
-  side-by-side figure beside ``--out`` (real test note | gan, three seeds | cdecoder).
+- **spectrogram grid** ``<model>-spectrograms.png`` beside ``--out`` (families x pitches 36-84), and a
+  side-by-side figure there too (real test note | gan, three seeds | cdecoder). Nothing is written into
+  ``--checkpoints``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ from hummingface.train.data import NoteFeatures, load_features
 GRID_PITCHES = range(36, 85)
 FIGURE_PITCHES = (36, 48, 60, 72, 84)
 DIVERSITY_PITCHES = (48, 60, 72)
-CLASSIFIER = "family-classifier"
 
 
 def note_audio(data: Path, split: str, note_ids: list[str]) -> torch.Tensor:
@@ -70,41 +71,6 @@ def note_audio(data: Path, split: str, note_ids: list[str]) -> torch.Tensor:
 def pooled(features: torch.Tensor, frames: int = 16) -> torch.Tensor:
     """``(B, n_bins, T)`` -> ``(B, n_bins * frames)``: the log-mel averaged into ``frames`` time slices (for NDB)."""
     return F.adaptive_avg_pool1d(features.float(), frames).flatten(1)
-
-
-def train_classifier(data: Path, folder: Path, minutes: float, seed: int) -> FamilyClassifier:
-    """Train the judge on real train-split notes for ``minutes``; its accuracy on valid notes goes in metrics.json.
-
-    Augmented so that it learns families rather than the training instruments: a random gain (+-0.3 in
-    feature units, about +-22 dB), a shift of up to 2 mel bands (a slightly detuned or brighter instrument)
-    and up to 8 frames of delay.
-    """
-    notes = load_features(data, "train", pitches=range(24, 97), progress=False)
-    torch.manual_seed(seed)
-    model = FamilyClassifier(FamilyClassifierConfig())
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    rng = np.random.default_rng([seed, 5])
-    started, steps = time.monotonic(), 0
-    while time.monotonic() - started < minutes * 60:
-        batch = notes.batch(rng.choice(len(notes), 64, replace=False))
-        features = batch["features"] + (torch.rand(64, 1, 1) - 0.5) * 0.6
-        features = torch.roll(features, int(rng.integers(-2, 3)), dims=1)
-        delay = int(rng.integers(0, 9))
-        features = F.pad(features, (delay, 0), value=-1.0)[..., : features.shape[-1]]
-        loss = F.cross_entropy(model(features), batch["family"])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        steps += 1
-    model.eval()
-    valid = load_features(data, "valid", pitches=range(24, 97), progress=False)
-    valid_features = torch.from_numpy(valid.features[valid.rows].astype(np.float32))
-    valid_accuracy = float((classify(model, valid_features) == valid.family).mean())
-    model.save_pretrained(folder)
-    summary = {"steps": steps, "minutes": minutes, "batch_size": 64, "train_notes": len(notes),
-               "last_loss": loss.item(), "valid_accuracy": valid_accuracy, "valid_notes": len(valid)}
-    (folder / "metrics.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return model
 
 
 @torch.inference_mode()
@@ -362,8 +328,8 @@ def main() -> None:
     parser.add_argument("--pitch-step", type=int, default=1, help="test every n-th pitch of 36-84 (quick checks)")
     parser.add_argument("--real-pitch-notes", type=int, default=300, help="real test notes for the pitch check")
     parser.add_argument("--real-pairs", type=int, default=100, help="pairs of real test notes for diversity")
-    parser.add_argument("--train-classifier", action="store_true", help="retrain the family classifier")
-    parser.add_argument("--classifier-minutes", type=float, default=30.0, help="training time of the family classifier")
+    parser.add_argument("--classifier", default="checkpoints/family-classifier",
+                        help="the judge (train it with `python -m hummingface train family-classifier`)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--speed-only", action="store_true",
                         help="measure only the speed, and update it in --out (quality runs on 1 thread, speed on 2)")
@@ -374,6 +340,7 @@ def main() -> None:
 
     data, checkpoints = Path(args.data), Path(args.checkpoints)
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     if args.speed_only:
         results = json.loads(out.read_text()) if out.is_file() else {"models": {}}
         for name in args.models:
@@ -383,12 +350,7 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
         return
-    classifier_folder = checkpoints / CLASSIFIER
-    if args.train_classifier or not (classifier_folder / "model.safetensors").is_file():
-        print(f"training the family classifier for {args.classifier_minutes} min")
-        classifier = train_classifier(data, classifier_folder, args.classifier_minutes, args.seed)
-    else:
-        classifier = FamilyClassifier.from_folder(classifier_folder, device="cpu")
+    classifier = FamilyClassifier.from_folder(args.classifier, device="cpu")
     spectrogram = NoteSpectrogram()
     test = load_features(data, "test", pitches=range(24, 97), progress=False)
     print("real notes ...", flush=True)
@@ -411,13 +373,12 @@ def main() -> None:
             trained = json.loads(metrics_path.read_text())
             figures.update(train_steps=trained["step"], train_epochs=trained["epochs"],
                            train_minutes=trained["train_minutes"])
-        grid_figure(model, args.seed, checkpoints / name / "spectrograms.png")
+        grid_figure(model, args.seed, out.parent / f"{name}-spectrograms.png")
         results["models"][name] = figures
         print(f"{name:8s} " + json.dumps(figures))
-    out.parent.mkdir(parents=True, exist_ok=True)
     if models:
         side_by_side(models, test, args.seed, out.with_suffix(".png"))
-    results["settings"] = {key: value for key, value in vars(args).items() if key != "train_classifier"}
+    results["settings"] = vars(args)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -3,7 +3,7 @@
     python benchmarks/notes.py [--checkpoints checkpoints] [--data data/notes-fluidr3] [--notes 200]
                                [--pitch-latents 2] [--threads 2] [--out runs/notes-benchmark.json]
 
-For every ``ae``/``vae``/``mog-vae``/``cvae`` checkpoint found (DESIGN.md, "How we measure"):
+For every ``ae``/``vae``/``mog-vae``/``cvae`` checkpoint found (definitions: docs/metrics.md):
 
 - **LSD_dB** of reconstructions of ``--notes`` random notes of the *test* split (GM programs never trained
   on): encode (posterior mean), decode, phase by ``NoteSpectrogram.inverse``, against the original audio.
@@ -14,7 +14,7 @@ For every ``ae``/``vae``/``mog-vae``/``cvae`` checkpoint found (DESIGN.md, "How 
 - **speed**: median milliseconds of decode and of phase reconstruction for one note on ``--threads`` threads.
 - **smoothness**: straight latent paths (16 steps) between pairs of encoded test notes; the ratio of the
   largest to the mean step of the decoded log-mel spectrogram (1 = perfectly even; the target is <= 3).
-- **spectrogram grid** (``spectrograms.png`` in each checkpoint folder): per family, a real test note, its
+- **spectrogram grid** (``<model>-spectrograms.png`` beside ``--out``; nothing is written into checkpoints): per family, a real test note, its
   reconstruction, and a random note of that family's centroid at the same pitch.
 """
 
@@ -172,7 +172,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    data = Path(args.data)
+    data, out = Path(args.data), Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     notes = load_features(data, "test", pitches=range(24, 97), progress=False)
     notes = notes.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(notes))[: args.notes]))
     audio = test_audio(data, notes)
@@ -210,14 +211,13 @@ def main() -> None:
                            train_minutes=trained["train_minutes"])
         if model.conditional:
             figures["pitch"] = pitch_accuracy(model, args.pitch_latents, args.seed, args.pitch_step)
-        spectrogram_grid({folder.name: model}, notes, args.seed, folder / "spectrograms.png")
+        spectrogram_grid({folder.name: model}, notes, args.seed, out.parent / f"{folder.name}-spectrograms.png")
         results["models"][folder.name] = figures
         print(f"{folder.name:8s} " + json.dumps(figures))
     if models:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        spectrogram_grid(models, notes, args.seed, Path(args.out).with_suffix(".png"))
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+        spectrogram_grid(models, notes, args.seed, out.with_suffix(".png"))
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

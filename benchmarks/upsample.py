@@ -1,9 +1,10 @@
-"""The upsampler on held-out music: sinc, sbr and the model in one run (DESIGN.md, "How we measure").
+"""The upsampler on held-out music: sinc, sbr and the model in one run (definitions: docs/metrics.md).
 
     python benchmarks/upsample.py [--data data/music] [--clips 38] [--threads 1] [--rtf-threads 2]
-                                  [--long-minutes 10] [--out checkpoints/upsampler]
+                                  [--long-minutes 10] [--out runs/upsampler-benchmark]
 
-Input: each ``valid`` clip (44.1 kHz stereo, pieces never trained on) brought to 8 kHz with soxr (HQ).
+Input: each ``test`` clip (44.1 kHz stereo, pieces training never reads, not even to score a checkpoint)
+brought to 8 kHz with soxr (HQ).
 
 - **LSD** as AERO/AP-BWE compute it (:func:`hummingface.metrics.lsd_spectral`: STFT 2048/512 Hann at 44.1 kHz,
   log10 power floored at 1e-8, RMS over bins, mean over frames), per channel, averaged; **LSD-LF** over
@@ -167,21 +168,24 @@ def spectrogram_grid(examples: list[tuple[str, dict[str, np.ndarray]]], path: Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/music", help="folder with valid/ clips (44.1 kHz)")
+    parser.add_argument("--data", default="data/music", help="folder with test/ clips (44.1 kHz)")
     parser.add_argument("--clips", type=int, help="use only this many held-out clips (default: all)")
     parser.add_argument("--weights", help="org/name[@revision] or a folder (default: checkpoints/)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the quality figures")
     parser.add_argument("--rtf-threads", type=int, default=2, help="torch threads for the real-time factor (0: skip)")
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory test (0: skip)")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (slow: ~3 s per clip and mode)")
-    parser.add_argument("--out", default="checkpoints/upsampler", help="folder for benchmark.json and the PNG")
+    parser.add_argument("--out", default="runs/upsampler-benchmark", help="folder for benchmark.json and the PNG")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = Upsampler.from_pretrained("upsampler", weights=args.weights, device="cpu")
-    paths = sorted(Path(args.data, "valid").glob("*.wav"))[: args.clips]
+    paths = sorted(Path(args.data, "test").glob("*.wav"))[: args.clips]
+    if not paths:
+        raise SystemExit(f"{Path(args.data, 'test')} holds no clips: render the corpus with `data music` (it splits "
+                         "off pieces training never reads).")
     score = None if args.no_visqol else visqol_scorer()
     rows, examples, clips = [], [], []
     wanted = {kind: None for kind in ("recording", "score", "procedural")}

@@ -1,4 +1,4 @@
-"""Objective quality measures shared by the benchmarks and the training reports (definitions: DESIGN.md)."""
+"""Objective quality measures shared by the benchmarks and the training reports (definitions: docs/metrics.md)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
 SHIPPED = ("ae", "vae", "mog-vae", "cvae", "gan", "cdecoder", "upsampler", "family-classifier")
 PRESETS = sorted((ROOT / "assets" / "presets").glob("*.flac"))
-MEAN_SPECTRUM_LSD = 23.0  # dB: what a note's dataset-mean spectrum scores (DESIGN.md); a working model does far better
+MEAN_SPECTRUM_LSD = 23.0  # dB: what a note's dataset-mean spectrum scores (docs/metrics.md); a working one does far better
 
 
 @pytest.fixture(autouse=True)

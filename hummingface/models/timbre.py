@@ -245,7 +245,7 @@ def as_note(audio: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
 def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: float = 2.5) -> float | None:
     """Median pyin f0 over the voiced frames of the first ``seconds``, in (fractional) MIDI; ``None`` if unvoiced.
 
-    The pitch check of ``DESIGN.md`` (``benchmarks/notes.py``) uses the same measure. The search spans MIDI
+    The pitch check of ``docs/metrics.md`` (``benchmarks/notes.py``) uses the same measure. The search spans MIDI
     24-96, the pitches the models are trained on (a wider one costs twice the time for nothing).
     """
     import librosa
