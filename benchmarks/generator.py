@@ -53,7 +53,7 @@ from hummingface.data.gm import FAMILIES
 from hummingface.dsp import NoteSpectrogram
 from hummingface.errors import UserError
 from hummingface.metrics import lsd_db, ndb_k
-from hummingface.models.family_classifier import FamilyClassifier, FamilyClassifierConfig
+from hummingface.models.family_classifier import FamilyClassifier
 from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import estimate_pitch
 from hummingface.train.data import NoteFeatures, load_features

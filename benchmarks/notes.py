@@ -14,8 +14,8 @@ For every ``ae``/``vae``/``mog-vae``/``cvae`` checkpoint found (definitions: doc
 - **speed**: median milliseconds of decode and of phase reconstruction for one note on ``--threads`` threads.
 - **smoothness**: straight latent paths (16 steps) between pairs of encoded test notes; the ratio of the
   largest to the mean step of the decoded log-mel spectrogram (1 = perfectly even; the target is <= 3).
-- **spectrogram grid** (``<model>-spectrograms.png`` beside ``--out``; nothing is written into checkpoints): per family, a real test note, its
-  reconstruction, and a random note of that family's centroid at the same pitch.
+- **spectrogram grid** (``<model>-spectrograms.png`` beside ``--out``; nothing is written into checkpoints): per
+  family, a real test note, its reconstruction, and a random note of that family's centroid at the same pitch.
 """
 
 from __future__ import annotations

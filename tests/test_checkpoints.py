@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
 SHIPPED = ("ae", "vae", "mog-vae", "cvae", "gan", "cdecoder", "upsampler", "family-classifier")
 PRESETS = sorted((ROOT / "assets" / "presets").glob("*.flac"))
-MEAN_SPECTRUM_LSD = 23.0  # dB: what a note's dataset-mean spectrum scores (docs/metrics.md); a working one does far better
+MEAN_SPECTRUM_LSD = 23.0  # dB: a dataset-mean spectrum's score (docs/metrics.md); a working model does far better
 
 
 @pytest.fixture(autouse=True)
