@@ -1,7 +1,7 @@
 """The upsampler on held-out music: sinc, sbr and the model in one run (definitions: docs/metrics.md).
 
     python benchmarks/upsample.py [--data data/music] [--clips 38] [--threads 1] [--rtf-threads 2]
-                                  [--long-minutes 10] [--out runs/upsampler-benchmark]
+                                  [--long-minutes 10] [--out runs/upsampler-benchmark.json]
 
 Input: each ``test`` clip (44.1 kHz stereo, pieces training never reads, not even to score a checkpoint)
 brought to 8 kHz with soxr (HQ).
@@ -16,8 +16,8 @@ brought to 8 kHz with soxr (HQ).
   per audio second (all threads), and the 1-minute load average: other jobs on the machine inflate wall time.
 - **Memory peak**: peak resident set size (VmHWM) of ``python -m hummingface upsample`` on a
   ``--long-minutes`` stereo 44.1 kHz WAV, in a child process (start-up, model, reading and writing included).
-- ``spectrograms.png`` (in ``--out``): a recording, a score and a procedural song: the 8 kHz input, sinc,
-  sbr, model and the original.
+- a spectrogram figure beside ``--out`` (same name, ``.png``): a recording, a score and a procedural song:
+  the 8 kHz input, sinc, sbr, model and the original.
 
 Writes ``benchmark.json`` beside it.
 """
@@ -175,12 +175,12 @@ def main() -> None:
     parser.add_argument("--rtf-threads", type=int, default=2, help="torch threads for the real-time factor (0: skip)")
     parser.add_argument("--long-minutes", type=float, default=10.0, help="length of the memory test (0: skip)")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (slow: ~3 s per clip and mode)")
-    parser.add_argument("--out", default="runs/upsampler-benchmark", help="folder for benchmark.json and the PNG")
+    parser.add_argument("--out", default="runs/upsampler-benchmark.json", help="the JSON report (the PNG beside it)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     model = Upsampler.from_pretrained("upsampler", weights=args.weights, device="cpu")
     paths = sorted(Path(args.data, "test").glob("*.wav"))[: args.clips]
     if not paths:
@@ -211,7 +211,7 @@ def main() -> None:
             signals["input 8 kHz"] = (narrow[:, : 4 * INPUT_RATE], INPUT_RATE)
             signals["original"] = (reference[:, excerpt], OUTPUT_RATE)
             examples.append((f"{path.stem} ({kind})", signals))
-    spectrogram_grid(examples, out / "spectrograms.png")
+    spectrogram_grid(examples, out.with_suffix(".png"))
     report = {
         "degradation": "soxr HQ 44.1 -> 8 kHz",
         "clips": len(rows),
@@ -220,7 +220,7 @@ def main() -> None:
         "memory": memory_peak(args.long_minutes, args.rtf_threads) if args.long_minutes > 0 else None,
         "rows": rows,
     }
-    (out / "benchmark.json").write_text(json.dumps(report, indent=1) + "\n")
+    out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"{'mode':<6} {'LSD':>6} {'LSD-LF':>7} {'LSD-HF':>7} {'LF vs in':>9} {'ViSQOL':>7} {'RTF':>7}")
     for mode in MODES:
         s = report["summary"][mode]
@@ -236,7 +236,7 @@ def main() -> None:
         memory = report["memory"]
         print(f"memory: {memory['peak_rss_mb']:.0f} MB peak RSS for {memory['minutes']:.0f} min stereo "
               f"({memory['wall_seconds']:.1f} s wall, CLI incl. start-up)")
-    print(f"wrote {out / 'benchmark.json'} and {out / 'spectrograms.png'}")
+    print(f"wrote {out} and {out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
