@@ -1,6 +1,6 @@
 """A small instrument-family classifier on note features: the judge of the generators' family conditioning.
 
-Trained on real FluidR3 renders of the train split (``benchmarks/generator.py --train-classifier``) and
+Trained on real FluidR3 renders of the train split (``python -m hummingface train family-classifier``) and
 applied to generated notes re-analysed from their audio; its accuracy on real notes of the held-out test
 instruments is the ceiling to read the generators' figure against.
 """
