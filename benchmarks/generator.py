@@ -367,7 +367,9 @@ def main() -> None:
             continue
         models[name] = model
         print(f"{name} ...", flush=True)
-        figures = {**model_figures(model, test, seen, classifier, spectrogram, args), "speed_threads": args.threads}
+        figures = {**model_figures(model, test, seen, classifier, spectrogram, args), "speed_threads": args.threads,
+                   # the judge's own accuracy on real notes of held-out instruments: read family accuracy beside it
+                   "family_accuracy_judge_held_out": results["real"]["family_accuracy"]}
         metrics_path = checkpoints / name / "metrics.json"
         if metrics_path.is_file():
             trained = json.loads(metrics_path.read_text())
