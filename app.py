@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+from pathlib import Path
 
-# Off the network unless the user says otherwise: no analytics, no Hub calls, no telemetry. Set before gradio
-# and huggingface_hub are imported, because they read these once, at import.
-OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+# No analytics and no telemetry unless the user says otherwise; no Hub calls at all unless the user names Hub
+# weights in HUMMINGFACE_WEIGHTS (then they are downloaded, or read from the cache when the Hub is out of
+# reach). Set before gradio and huggingface_hub are imported, because they read these once, at import.
+OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+if not os.environ.get("HUMMINGFACE_WEIGHTS"):
+    OFFLINE["HF_HUB_OFFLINE"] = "1"
 for _name, _value in OFFLINE.items():
     os.environ.setdefault(_name, _value)
 
@@ -23,16 +28,24 @@ from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
 
 MAX_FILE_SIZE = "200mb"  # a 10-minute 44.1 kHz stereo WAV is 106 MB
+# Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
+# minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
+CACHE_MINUTES = float(os.environ.get("HUMMINGFACE_CACHE_MINUTES", "10"))
 SLIDER_RANGE = 4.0  # sliders span ±4 standard deviations
 
 
-def _gpu(fn):
-    """``spaces.GPU`` on a ZeroGPU Space; the function unchanged everywhere else."""
+def _gpu(fn=None, duration: int = 60):
+    """``spaces.GPU`` (a GPU for ``duration`` seconds per call) on a ZeroGPU Space; unchanged everywhere else.
+
+    ``spaces`` leaves the function as it is unless ``SPACES_ZERO_GPU`` is set, so this is safe anywhere.
+    """
+    if fn is None:
+        return functools.partial(_gpu, duration=duration)
     try:
         import spaces
     except ImportError:
         return fn
-    return spaces.GPU(fn)
+    return spaces.GPU(duration=duration)(fn)
 
 
 def _friendly(fn):
@@ -63,7 +76,8 @@ def build_app(studio: Studio) -> gr.Blocks:
     generator_names = list(studio.generators)
     presets = _presets()
 
-    with gr.Blocks(title="HummingFace") as demo:
+    cache_seconds = int(CACHE_MINUTES * 60)
+    with gr.Blocks(title="HummingFace", delete_cache=(min(60, cache_seconds), cache_seconds)) as demo:
         gr.Markdown("# HummingFace\nDesign instrument notes with latent sliders, generate notes, upsample 8 kHz audio.")
         with gr.Tabs(selected="designer") as tabs:
             # -- Designer --------------------------------------------------------------------------------
@@ -172,7 +186,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         @_gpu
         @_friendly
         def design(model, pitch, base_latent, *values):
-            result = studio.design(model, values, int(pitch), base_latent)
+            result = studio.design(model, values, pitch, base_latent)
             return result.audio, result.picture
 
         def jump(model, latent):
@@ -204,6 +218,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         randomise.click(do_randomise, [design_model, seed], [base, *sliders], api_visibility="private").then(
             api_visibility="private", **slider_events)
 
+        @_gpu
         @_friendly
         def use(model, upload_path, preset_path):
             path = upload_path or preset_path
@@ -215,6 +230,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         use_sound.click(use, [design_model, sound, preset], [design_pitch, base, *sliders],
                         api_visibility="private").then(api_visibility="private", **slider_events)
 
+        @_gpu
         @_friendly
         def do_morph(model, a, b, amount):
             if not a or not b:
@@ -232,7 +248,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         def generate_note(model, pitch, family, velocity, seed_value, play):
             if not model:
                 raise UserError("No note generator is loaded.")
-            return studio.generate_note(model, int(pitch), family, int(velocity), int(seed_value or 0), play)
+            return studio.generate_note(model, pitch, family, velocity, seed_value or 0, play)
 
         gen_inputs = [gen_model, gen_pitch, gen_family, gen_velocity, gen_seed, gen_play]
         generate.click(generate_note, gen_inputs, [gen_audio, gen_picture], api_name="generate_note",
@@ -256,23 +272,26 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         upload.change(describe, upload, upload_info, api_visibility="private")
 
-        @_gpu
+        @_gpu(duration=300)  # a 10-minute file takes minutes on a CPU, well under one on a GPU
         @_friendly
         def upsample(path, chosen_mode="model", progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
             if not path:
                 raise UserError("Upload a clip first.")
             if chosen_mode not in modes:
                 chosen_mode = modes[0]
-            audio, target, picture, note = studio.upsample(path, chosen_mode, progress=lambda f: progress(f))
-            return audio, str(target), picture, note
+            # Written straight into Gradio's cache, so it is served without a copy and deleted with the rest.
+            target, picture, note = studio.upsample(path, chosen_mode, Path(demo.GRADIO_CACHE) / "upsampled",
+                                                    progress=lambda f: progress(f))
+            return str(target), str(target), picture, note
 
         run_upsample.click(upsample, [upload, mode], [upsampled, upsampled_file, upsample_picture, upsample_note],
                            api_name="upsample", concurrency_id="upsample", concurrency_limit=1)
 
         # -- wiring: Latent Explorer -----------------------------------------------------------------------
+        @_gpu
         @_friendly
         def explore(model, x_component, y_component, x, y):
-            found = studio.explore(model, int(x_component), int(y_component), (float(x), float(y)))
+            found = studio.explore(model, x_component, y_component, (x, y))
             return found.picture, found.labels, found.original, found.reconstruction, (
                 model, found.latent.tolist(), found.pitch)
 
@@ -312,7 +331,10 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 
 def main() -> None:
-    studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
+    try:
+        studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
+    except UserError as error:  # no weights: one sentence, not a traceback
+        sys.exit(f"HummingFace cannot start: {error}")
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=2).launch(max_file_size=MAX_FILE_SIZE)
 

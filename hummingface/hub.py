@@ -6,7 +6,8 @@ A checkpoint is a folder ``<name>/`` holding ``config.json`` (the model's typed 
 - by default the repository's own ``checkpoints/`` folder;
 - a Hub model repo when ``$HUMMINGFACE_WEIGHTS`` (or ``--weights``) says ``org/name[@revision]``. Its tree
   is laid out exactly like ``checkpoints/`` (that is what ``push`` uploads), and it is fetched with
-  ``huggingface_hub.snapshot_download``, so the usual cache, ``HF_HUB_OFFLINE=1`` and tokens all apply;
+  ``huggingface_hub.snapshot_download``, so the usual cache, ``HF_ENDPOINT``, ``HF_HUB_OFFLINE=1`` and
+  tokens all apply: downloaded when the Hub answers, read from the cache when it does not;
 - any local folder with the same layout, given as a path.
 
 Only safetensors are ever read -- never pickles -- and loading is strict: a missing or unexpected tensor
@@ -94,6 +95,22 @@ class WeightsSource:
             raise UserError(f"No checkpoint {name!r} with {CONFIG_NAME} and {WEIGHTS_NAME} in {self}; found: {found}.")
         return folder
 
+    def fetch(self, names: Iterable[str]) -> dict[str, Path]:
+        """The checkpoints among ``names`` that the source holds, downloaded first from a Hub repo.
+
+        A Hub repo is brought up to date when the Hub answers and read from the local cache when it does
+        not (or when ``HF_HUB_OFFLINE=1``); only these checkpoints' configs and safetensors are fetched.
+
+        Raises:
+            UserError: a Hub repo that can neither be downloaded nor found in the cache, or refused.
+        """
+        names = list(names)
+        root = None
+        if self.folder is None:
+            patterns = [f"{name}/*{suffix}" for name in names for suffix in (".json", ".safetensors")]
+            root = self._snapshot(allow_patterns=patterns)
+        return {name: folder for name, folder in self.available(root).items() if name in names}
+
     def available(self, root: Path | None = None) -> dict[str, Path]:
         """Checkpoint names found, without touching the network (a Hub repo counts only if cached)."""
         if root is None:
@@ -121,6 +138,8 @@ class WeightsSource:
             ) from None
         except HfHubHTTPError as error:
             raise UserError(f"The Hub refused weights {self}: {str(error).splitlines()[0]}") from None
+        except OSError as error:  # a full disk or an unwritable HF_HOME
+            raise UserError(f"Weights {self} cannot be stored in the Hugging Face cache ({error}).") from None
 
 
 class Pretrained(nn.Module):

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hummingface.audio import audio_info, read_audio, to_int16, write_audio
+from hummingface.audio import audio_info, read_audio, to_int16
 from hummingface.data.gm import FAMILIES
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
@@ -34,6 +35,8 @@ from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_
 TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
 GENERATOR_MODELS = ("gan", "cdecoder")
 MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes
+PICTURE_SECONDS = 30.0  # the Upsampler's pictures and bandwidth measure show at most this much of a file
+MAX_MAPS = 16  # Explorer maps kept (least recently used dropped): about 1 MB each
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 NOTES_DIR_ENV = "HUMMINGFACE_NOTES"  # the note corpus root, for the Explorer's original notes
@@ -120,13 +123,17 @@ class Studio:
         self.generators = generators or {}
         self.upsampler = upsampler
         self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
-        self._maps: dict[tuple[str, int, int], tuple[np.ndarray, MapView]] = {}
+        self._maps: OrderedDict[tuple[str, int, int], tuple[np.ndarray, MapView]] = OrderedDict()  # LRU
 
     @classmethod
     def load(cls, weights: str | None = None, device: str | torch.device | None = None) -> Studio:
-        """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``)."""
+        """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``).
+
+        A Hub repo is downloaded when the Hub answers, else read from the local cache (see
+        :meth:`~hummingface.hub.WeightsSource.fetch`); neither is one :class:`UserError` sentence.
+        """
         source = WeightsSource.resolve(weights)
-        found = source.available()
+        found = source.fetch((*TIMBRE_MODELS, *GENERATOR_MODELS, "upsampler"))
         timbres = {name: Timbre.from_folder(found[name], device) for name in TIMBRE_MODELS if name in found}
         generators = {}
         if any(name in found for name in GENERATOR_MODELS):
@@ -137,9 +144,11 @@ class Studio:
             }
         upsampler = None
         if "upsampler" in found:
-            from hummingface.upsampling import load_upsampler
+            from hummingface.models.upsampler import Upsampler
 
-            upsampler = load_upsampler(weights, device)
+            upsampler = Upsampler.from_folder(found["upsampler"], device)
+        if not timbres:
+            raise UserError(f"No timbre model ({', '.join(TIMBRE_MODELS)}) was found in the weights {source}.")
         return cls(timbres, generators, upsampler)
 
     # -- Designer -------------------------------------------------------------------------------------
@@ -231,40 +240,58 @@ class Studio:
     # -- Upsampler -------------------------------------------------------------------------------------
 
     def describe_upload(self, path: str | os.PathLike) -> str:
-        """One line about an upload: rate, channels, length and measured bandwidth (reads and checks the file)."""
+        """One line about an upload: rate, channels, length and measured bandwidth (checks the file; reads at
+        most its first :data:`PICTURE_SECONDS` to measure)."""
         info = audio_info(path)
-        audio, sr = read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)
+        if info.duration > MAX_UPLOAD_SECONDS:
+            read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)  # raises the one-sentence refusal
+        head = _head(path, PICTURE_SECONDS)
+        channels = "stereo" if info.channels == 2 else f"{info.channels} channel(s)"
         return (
-            f"{sr} Hz, {'stereo' if audio.shape[0] == 2 else f'{audio.shape[0]} channel(s)'}, "
-            f"{audio.shape[1] / sr:.1f} s, {info.format}; measured bandwidth {bandwidth_hz(audio, sr) / 1000:.1f} kHz"
+            f"{info.samplerate} Hz, {channels}, {info.duration:.1f} s, {info.format}; "
+            f"measured bandwidth {bandwidth_hz(head, info.samplerate) / 1000:.1f} kHz"
         )
 
     def upsample(
-        self, path: str | os.PathLike, mode: str = "model", out_dir: str | os.PathLike | None = None,
+        self, path: str | os.PathLike, mode: str, out_dir: str | os.PathLike,
         progress: Callable[[float], None] | None = None,
-    ) -> tuple[Audio, Path, np.ndarray, str]:
-        """An upload -> (44.1 kHz audio, the written 44.1 kHz WAV, before/after spectrograms, a description).
+    ) -> tuple[Path, np.ndarray, str]:
+        """An upload -> (the written 44.1 kHz WAV, before/after spectrograms of its start, a description).
+
+        Streams like the CLI (:func:`hummingface.upsampling.upsample_file`): memory holds the 8-kHz input and
+        one chunk, not the file; only the first :data:`PICTURE_SECONDS` of the result are kept, for the picture.
 
         Args:
             mode: ``model`` (learned), ``sbr`` or ``sinc`` (baselines, to compare).
-            out_dir: where the WAV is written (default: a fresh temporary folder).
+            out_dir: the folder the WAV is written to (the app passes Gradio's cache, which it cleans).
             progress: called with the fraction done, 0-1.
         """
-        import tempfile
-
-        from hummingface.upsampling import upsample
+        from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, read_narrow, stream, write_pieces
 
         if mode == "model" and self.upsampler is None:
             raise UserError("The learned upsampler is not loaded; choose the sbr or sinc mode.")
-        audio, sr = read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)
-        result, out_sr = upsample(audio, sr, mode=mode, model=self.upsampler, progress=progress)
-        folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="hummingface-"))
-        target = folder / f"{Path(path).stem}-44k1-{mode}.wav"
-        write_audio(target, result, out_sr)
-        before = spectrogram_image(audio, sr, max_hz=out_sr / 2, width=600)
-        after = spectrogram_image(result, out_sr, max_hz=out_sr / 2, width=600)
-        note = f"{mode}: {sr} Hz -> {out_sr} Hz, {result.shape[1] / out_sr:.1f} s; left: before, right: after"
-        return playable(result, out_sr), target, side_by_side([before, after]), note
+        narrow = read_narrow(path, MAX_UPLOAD_SECONDS)
+        head: list[np.ndarray] = []
+
+        def keep_head(pieces):
+            kept = 0
+            for piece in pieces:
+                if kept < PICTURE_SECONDS * OUTPUT_RATE:
+                    head.append(piece[:, : int(PICTURE_SECONDS * OUTPUT_RATE) - kept].copy())
+                    kept += head[-1].shape[1]
+                yield piece
+
+        target = Path(out_dir) / f"{Path(path).stem}-44k1-{mode}.wav"
+        pieces = stream(narrow, mode, model=self.upsampler, progress=progress or False)
+        write_pieces(keep_head(pieces), target, narrow.shape[0])
+        shown = narrow[:, : int(PICTURE_SECONDS * INPUT_RATE)]
+        before = spectrogram_image(shown, INPUT_RATE, max_hz=OUTPUT_RATE / 2, width=600)
+        after = spectrogram_image(np.concatenate(head, axis=1), OUTPUT_RATE, max_hz=OUTPUT_RATE / 2, width=600)
+        seconds = narrow.shape[1] / INPUT_RATE
+        shown_note = f"first {PICTURE_SECONDS:.0f} s shown" if seconds > PICTURE_SECONDS else "all shown"
+        note = (f"{mode}: {INPUT_RATE} Hz -> {OUTPUT_RATE} Hz, {seconds:.1f} s; "
+                f"left: before, right: after ({shown_note})")
+        return target, side_by_side([before, after]), note
 
     # -- Latent Explorer -------------------------------------------------------------------------------
 
@@ -275,7 +302,8 @@ class Studio:
     def explore_map(self, model: str, x_component: int = 1, y_component: int = 2) -> tuple[np.ndarray, MapView]:
         """The PCA map of the model's Explorer notes on two principal components (1-based), coloured by family.
 
-        Drawn once per (model, axes) and kept: a click only rings the chosen point on a copy.
+        Drawn once per (model, axes) and kept (the :data:`MAX_MAPS` most recently used): a click only rings the
+        chosen point on a copy.
         """
         timbre = self.timbre(model)
         space = timbre.latent
@@ -292,6 +320,9 @@ class Studio:
                 coords, space.point_family.numpy(), f"PC {x_component} (std)", f"PC {y_component} (std)",
                 f"{model}: {len(coords)} validation notes",
             )
+            while len(self._maps) > MAX_MAPS:
+                self._maps.popitem(last=False)
+        self._maps.move_to_end(key)
         return self._maps[key]
 
     def explore(self, model: str, x_component: int, y_component: int, pixel: Sequence[float]) -> Explored:
@@ -345,6 +376,23 @@ class Studio:
             return render_note(note_id, FLUIDR3_GM), "re-rendered with FluidSynth"
         except (UserError, ImportError, OSError):
             return None, "not available (no corpus and no FluidSynth here)"
+
+
+def _head(path: str | os.PathLike, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of an audio file, float32 ``(channels, samples)`` at its own rate."""
+    import soundfile as sf
+
+    from hummingface.audio import AudioError, quiet_stderr
+
+    info = audio_info(path)
+    try:
+        with quiet_stderr():
+            audio = sf.read(str(path), frames=int(seconds * info.samplerate), dtype="float32", always_2d=True)[0]
+    except (sf.LibsndfileError, RuntimeError):
+        raise AudioError(f"{path} is truncated or corrupt and cannot be decoded.") from None
+    if not len(audio) or not np.isfinite(audio).all():
+        raise AudioError(f"{path} holds no finite audio samples.")
+    return audio.T
 
 
 def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:
