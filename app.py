@@ -334,7 +334,8 @@ def main() -> None:
     try:
         studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
     except UserError as error:  # no weights: one sentence, not a traceback
-        sys.exit(f"HummingFace cannot start: {error}")
+        print(f"HummingFace cannot start: {error}", file=sys.stderr)
+        sys.exit(2)
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=2).launch(max_file_size=MAX_FILE_SIZE)
 

@@ -54,6 +54,18 @@ def cmd_push(args: argparse.Namespace) -> None:
         print(f"  {name}")
 
 
+def cmd_space(args: argparse.Namespace) -> None:
+    """Publish the app as a Hugging Face Space that loads its weights from the model repo ``--weights``."""
+    from hummingface.space import bundle, check, publish
+
+    check(args.repo, args.weights, args.hardware)
+    if args.dry_run:
+        for name, source in bundle().items():
+            print(source if source is not None else f"{name} (generated: the README with the Space's front matter)")
+        return
+    print(f"Published {publish(args.repo, args.weights, args.hardware, args.private)}")
+
+
 def cmd_data(args: argparse.Namespace) -> None:
     """Render training data: an NSynth-layout note corpus, or 44.1 kHz music clips for the upsampler."""
     from pathlib import Path
@@ -386,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(func=cmd_push)
 
+    space = commands.add_parser("space", help="publish the app as a Hugging Face Space (weights stay in --weights)")
+    space.add_argument("--repo", required=True, help="org/name of the Space")
+    space.add_argument("--weights", required=True, help="org/name[@revision] of the model repo `push` filled")
+    space.add_argument("--hardware", help="Space hardware, e.g. cpu-basic, cpu-upgrade, t4-small, zero-a10g")
+    space.add_argument("--private", action="store_true", help="create the Space as private")
+    space.add_argument("--dry-run", action="store_true", help="list the local files it would upload; send nothing")
+    space.set_defaults(func=cmd_space)
+
     data = commands.add_parser("data", help="render training data (notes or music clips)")
     corpora = data.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
     notes = corpora.add_parser("notes", help="NSynth-layout note corpus rendered from a SoundFont")
@@ -394,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     notes.add_argument("--limit", type=bounded(int, 1), help="render only this many notes (a seeded random subset)")
     notes.add_argument("--pitches", default="21-108", help="MIDI pitches, e.g. 21-108 or 48,60,72 (default 21-108)")
     notes.add_argument("--velocities", default="25,50,75,100,127", help="MIDI velocities (default NSynth's five)")
-    notes.add_argument("--variants", type=bounded(int, 1, 100), default=3, 
+    notes.add_argument("--variants", type=bounded(int, 1, 100), default=3,
                        help="instruments per program: dry + effect chains")
     notes.add_argument("--seed", type=SEED, default=0, help="effects, splits and --limit draw from it (default 0)")
     notes.set_defaults(func=cmd_data)

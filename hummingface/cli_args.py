@@ -62,6 +62,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def _span(low: float | None, high: float | None) -> str:
+    def show(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
     if low is not None and high is not None:
-        return f"{low:g}-{high:g}"
-    return f">= {low:g}" if low is not None else f"<= {high:g}"
+        return f"{show(low)}-{show(high)}"
+    return f">= {show(low)}" if low is not None else f"<= {show(high)}"

@@ -66,7 +66,7 @@ class LocalHub:
                                            "siblings": [{"rfilename": f} for f in hub.files()]}, body)
                     if repo in hub.repos and rest[:1] == ["tree"] and len(rest) >= 2:
                         prefix = "/".join(rest[2:])
-                        return self._json(self._tree(prefix, "recursive=True" in query), body)
+                        return self._json(self._tree(prefix, "recursive=true" in query.lower()), body)
                 elif len(parts) >= 5 and parts[2] == "resolve" and "/".join(parts[:2]) in hub.repos:
                     path = hub.folder.joinpath(*parts[4:])
                     if path.is_file():
