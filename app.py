@@ -213,7 +213,7 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @_friendly
         def do_randomise(model, seed_value):
-            return jump(model, studio.randomise(model, int(seed_value or 0)))
+            return jump(model, studio.randomise(model, seed_value or 0))
 
         randomise.click(do_randomise, [design_model, seed], [base, *sliders], api_visibility="private").then(
             api_visibility="private", **slider_events)
@@ -256,8 +256,8 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @_friendly
         def do_surprise(model, seed_value):
+            pitch, family, velocity = studio.surprise(model, (seed_value or 0) + 1)
             next_seed = int(seed_value or 0) + 1
-            pitch, family, velocity = studio.surprise(model, next_seed)
             return pitch, family, velocity, next_seed, "note"
 
         surprise.click(do_surprise, [gen_model, gen_seed], [gen_pitch, gen_family, gen_velocity, gen_seed, gen_play],

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, get_type_hints
 import torch
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -192,12 +193,20 @@ class Pretrained(nn.Module):
         """Load a checkpoint folder laid out as ``save_pretrained`` writes it."""
         folder = Path(folder)
         config = read_config(folder / CONFIG_NAME, cls.config_class, cls.model_type)
-        model = cls(config)
+        try:
+            model = cls(config)
+        except (TypeError, ValueError, OverflowError, RuntimeError) as error:  # sizes of the wrong type or range
+            raise UserError(
+                f"{folder / CONFIG_NAME} does not describe a {cls.model_type} model that can be built "
+                f"({_first_line(error)})."
+            ) from None
         try:
             load_model(model, str(folder / WEIGHTS_NAME), strict=True)
         except RuntimeError as error:  # safetensors reports every missing/unexpected key; keep the first line
+            raise UserError(f"{folder / WEIGHTS_NAME} does not match its config: {_first_line(error)}") from None
+        except (SafetensorError, OSError) as error:  # truncated, empty or not safetensors at all
             raise UserError(
-                f"{folder / WEIGHTS_NAME} does not match its config: {str(error).splitlines()[0]}"
+                f"{folder / WEIGHTS_NAME} is not a readable safetensors file ({_first_line(error)})."
             ) from None
         model.checkpoint_dir = folder
         return model.to(get_device(device)).eval()
@@ -209,6 +218,8 @@ def read_config(path: Path, config_class: type, model_type: str):
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise UserError(f"{path} is not a readable JSON config ({error}).") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} holds a JSON {type(data).__name__}, not a config object.")
     found_type = data.pop("model_type", None)
     if found_type != model_type:
         raise UserError(f"{path} describes a {found_type!r} model, not {model_type!r}.")
@@ -246,6 +257,8 @@ def dataclass_from_dict(config_class: type, data: dict[str, Any], source: Path |
             value = dataclass_from_dict(hint, value, source)
         elif isinstance(value, list):
             value = tuple(value)  # configs hold tuples (immutable defaults); JSON has only lists
+        if hint in (int, float, bool, str) and not _fits(value, hint):
+            raise UserError(f"{source} gives {key} = {value!r}, which is not a {hint.__name__}.")
         values[key] = value
     return config_class(**values)
 
@@ -287,6 +300,17 @@ def push(repo_id: str, folder: Path | None = None, dry_run: bool = False, privat
     except HfHubHTTPError as error:
         raise UserError(f"The Hub refused the upload to {repo_id}: {str(error).splitlines()[0]}") from None
     return files
+
+
+def _fits(value: Any, hint: type) -> bool:
+    """Whether a JSON value is of a config field's simple type (an int is a fine float; a bool is no int)."""
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) and (hint is bool or not isinstance(value, bool))
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _hidden(parts: Iterable[str]) -> bool:

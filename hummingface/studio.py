@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from hummingface.audio import audio_info, read_audio, to_int16
+from hummingface.cli_args import MAX_SEED, number
 from hummingface.data.gm import FAMILIES
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
@@ -36,6 +37,7 @@ TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default 
 GENERATOR_MODELS = ("gan", "cdecoder")
 MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes
 PICTURE_SECONDS = 30.0  # the Upsampler's pictures and bandwidth measure show at most this much of a file
+MAX_STD = 10.0  # slider values beyond this many standard deviations are refused (the app's sliders span ±4)
 MAX_MAPS = 16  # Explorer maps kept (least recently used dropped): about 1 MB each
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
@@ -154,7 +156,7 @@ class Studio:
     # -- Designer -------------------------------------------------------------------------------------
 
     def timbre(self, name: str) -> Timbre:
-        if name not in self.timbres:
+        if not isinstance(name, str) or name not in self.timbres:
             raise UserError(f"No {name!r} model is loaded; choose from {', '.join(self.timbres)}.")
         return self.timbres[name]
 
@@ -172,12 +174,15 @@ class Studio:
             base: the latent ``(D,)`` the sliders move away from, e.g. an encoded sound (default: the mean).
         """
         timbre = self.timbre(model)
-        values = [float(v) for v in list(sliders)[: timbre.n_sliders]]
-        base_latent = torch.tensor(list(base), dtype=torch.float32) if base is not None else None
-        if base_latent is not None and base_latent.shape != (timbre.latent_size,):
-            base_latent = None  # a latent from another model: start from the mean instead
+        values = [number(v, "A slider value", -MAX_STD, MAX_STD) for v in _sequence_of(sliders)[: timbre.n_sliders]]
+        pitch = number(pitch, "Pitch", 0, 127, integer=True)
+        base_latent = None
+        if base is not None:
+            base_latent = torch.tensor([number(v, "A latent value") for v in _sequence_of(base)], dtype=torch.float32)
+            if base_latent.shape != (timbre.latent_size,):
+                base_latent = None  # a latent from another model: start from the mean instead
         latent = timbre.from_sliders(values, base=base_latent)
-        audio = timbre.decode(latent, pitch=int(pitch))
+        audio = timbre.decode(latent, pitch=pitch)
         return Design(playable(audio, SAMPLE_RATE), spectrogram_image(audio, SAMPLE_RATE), latent, values)
 
     def slider_values(self, model: str, latent: torch.Tensor | Sequence[float]) -> list[float]:
@@ -194,18 +199,18 @@ class Studio:
 
     def randomise(self, model: str, seed: int) -> torch.Tensor:
         """A seeded random latent ``(D,)`` from the model's latent distribution."""
-        return self.timbre(model).random_latent(int(seed))
+        return self.timbre(model).random_latent(number(seed, "Seed", 0, MAX_SEED, integer=True))
 
     def morph(self, model: str, a: str, b: str, mix: float, pitch: int | None = None) -> tuple[torch.Tensor, int]:
         """Two sounds -> (the latent ``mix`` of the way from A to B, A's pitch unless given)."""
         latent_a, pitch_a = self.start_from(model, a, pitch)
         latent_b, _ = self.start_from(model, b, pitch_a)
-        return interpolate(latent_a, latent_b, float(np.clip(mix, 0.0, 1.0))), pitch_a
+        return interpolate(latent_a, latent_b, number(mix, "Mix", 0.0, 1.0)), pitch_a
 
     # -- Note Generator --------------------------------------------------------------------------------
 
     def generator(self, name: str):
-        if name not in self.generators:
+        if not isinstance(name, str) or name not in self.generators:
             available = ", ".join(self.generators) or "none (no gan or cdecoder checkpoint)"
             raise UserError(f"No {name!r} note generator is loaded; available: {available}.")
         return self.generators[name]
@@ -221,10 +226,15 @@ class Studio:
         """
         generator = self.generator(model)
         chords = {"note": (0,), "scale": (0, 2, 4, 5, 7, 9, 11, 12), "chord": (0, 4, 7)}
-        if play not in chords:
+        if not isinstance(play, str) or play not in chords:
             raise UserError(f"Unknown play mode {play!r}; choose {', '.join(chords)}.")
-        pitches = [int(pitch) + step for step in chords[play]]
-        notes = generator.audio(generator.features(pitches, family, int(velocity), int(seed)))  # (B, samples)
+        if not isinstance(family, str) or family not in FAMILIES:
+            raise UserError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
+        pitch = number(pitch, "Pitch", 0, 127, integer=True)
+        velocity = number(velocity, "Velocity", 1, 127, integer=True)
+        seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
+        pitches = [pitch + step for step in chords[play]]  # the generator refuses pitches it was not trained on
+        notes = generator.audio(generator.features(pitches, family, velocity, seed))  # (B, samples)
         if play == "scale":
             audio = _sequence(list(notes), SAMPLE_RATE // 2)
         else:
@@ -233,8 +243,9 @@ class Studio:
 
     def surprise(self, model: str, seed: int) -> tuple[int, str, int]:
         """A seeded random (pitch, family, velocity) for "Surprise me": a pitch the family was trained on."""
-        pitch, family = self.generator(model).surprise_labels(int(seed))
-        velocity = int(np.random.default_rng(int(seed)).choice((50, 75, 100, 127)))
+        seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
+        pitch, family = self.generator(model).surprise_labels(seed)
+        velocity = int(np.random.default_rng(seed).choice((50, 75, 100, 127)))
         return pitch, family, velocity
 
     # -- Upsampler -------------------------------------------------------------------------------------
@@ -268,8 +279,12 @@ class Studio:
         """
         from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, read_narrow, stream, write_pieces
 
+        if mode not in ("model", "sbr", "sinc"):
+            raise UserError(f"Unknown upsampling mode {mode!r}; choose model, sbr or sinc.")
         if mode == "model" and self.upsampler is None:
             raise UserError("The learned upsampler is not loaded; choose the sbr or sinc mode.")
+        if not isinstance(path, (str, os.PathLike)):
+            raise UserError("Upload a clip first.")
         narrow = read_narrow(path, MAX_UPLOAD_SECONDS)
         head: list[np.ndarray] = []
 
@@ -310,10 +325,10 @@ class Studio:
         if space is None:
             raise UserError(f"The {model} checkpoint has no latent.safetensors, so there is no map to explore.")
         components = self.axes_choices(model)
-        for component in (x_component, y_component):
-            if int(component) not in components:
-                raise UserError(f"Principal component {component} is not on offer; choose 1-{components[-1]}.")
-        key = (model, int(x_component), int(y_component))
+        x_component, y_component = (
+            number(c, "A principal component", 1, components[-1], integer=True) for c in (x_component, y_component)
+        )
+        key = (model, x_component, y_component)
         if key not in self._maps:
             coords = self._coordinates(model, int(x_component), int(y_component))
             self._maps[key] = latent_map(
@@ -329,8 +344,12 @@ class Studio:
         """A click on the map at image ``pixel`` (x, y) -> the nearest note: labels, reconstruction and original."""
         timbre = self.timbre(model)
         picture, view = self.explore_map(model, x_component, y_component)
-        data = view.to_data(float(pixel[0]), float(pixel[1]))
-        coords = self._coordinates(model, int(x_component), int(y_component))
+        x_component, y_component = int(x_component), int(y_component)  # checked by explore_map
+        pixel = _sequence_of(pixel)
+        if len(pixel) != 2:
+            raise UserError("A click is two pixel coordinates, x and y.")
+        data = view.to_data(*(number(p, "A pixel coordinate", -1e6, 1e6) for p in pixel))
+        coords = self._coordinates(model, x_component, y_component)
         index = int(np.argmin(((coords - np.asarray(data)) ** 2).sum(axis=1)))
         space = timbre.latent
         latent = space.point_latents[index]
@@ -376,6 +395,13 @@ class Studio:
             return render_note(note_id, FLUIDR3_GM), "re-rendered with FluidSynth"
         except (UserError, ImportError, OSError):
             return None, "not available (no corpus and no FluidSynth here)"
+
+
+def _sequence_of(values: object) -> list:
+    """``values`` as a list, refusing what is not a sequence of values (a number, text, a mapping)."""
+    if isinstance(values, (str, bytes, dict)) or not isinstance(values, Sequence | np.ndarray | torch.Tensor):
+        raise UserError(f"Expected a list of numbers, not {type(values).__name__}.")
+    return list(values)
 
 
 def _head(path: str | os.PathLike, seconds: float) -> np.ndarray:
