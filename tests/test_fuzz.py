@@ -171,20 +171,18 @@ def test_train_resume_with_a_malformed_train_config(broken, damage, capsys, tmp_
 # -- the app's API through gradio_client ------------------------------------------------------------------------
 
 SLIDERS = [0.0] * 16
-API_CASES = [
-    ("/design", [None, 60, None, *SLIDERS]),
-    ("/design", [["cvae"], 60, None, *SLIDERS]),
-    ("/design", ["cvae", None, None, *SLIDERS]),
-    ("/design", ["cvae", 1000, None, *SLIDERS]),
-    ("/design", ["cvae", 10**30, None, *SLIDERS]),
-    ("/design", ["cvae", "sixty", None, *SLIDERS]),
-    ("/design", ["cvae", 60.5, None, *SLIDERS]),
-    ("/design", ["cvae", 60, "latent", *SLIDERS]),
-    ("/design", ["cvae", 60, [1e308, "x"], *SLIDERS]),
-    ("/design", ["cvae", 60, {"a": 1}, *SLIDERS]),
-    ("/design", ["cvae", 60, None, None, *SLIDERS[1:]]),
-    ("/design", ["cvae", 60, None, 1e308, *SLIDERS[1:]]),
-    ("/design", ["cvae", 60, None, "x", *SLIDERS[1:]]),
+API_CASES = [  # /design takes (model, pitch, *16 sliders): the Designer's base latent is state, not an input
+    ("/design", [None, 60, *SLIDERS]),
+    ("/design", [["cvae"], 60, *SLIDERS]),
+    ("/design", ["cvae", None, *SLIDERS]),
+    ("/design", ["cvae", 1000, *SLIDERS]),
+    ("/design", ["cvae", 10**30, *SLIDERS]),
+    ("/design", ["cvae", "sixty", *SLIDERS]),
+    ("/design", ["cvae", 60.5, *SLIDERS]),
+    ("/design", ["cvae", 60, None, *SLIDERS[1:]]),
+    ("/design", ["cvae", 60, 1e308, *SLIDERS[1:]]),
+    ("/design", ["cvae", 60, "x", *SLIDERS[1:]]),
+    ("/design", ["cvae", 60, [1.0], *SLIDERS[1:]]),
     ("/generate_note", ["gan", 60, "keyboard", 100, 10**30, "note"]),
     ("/generate_note", ["gan", 60, "keyboard", 100, -5, "note"]),
     ("/generate_note", ["gan", 60, "keyboard", 0, 0, "note"]),

@@ -1,0 +1,360 @@
+"""HummingFace in the browser: Designer, Note Generator, Upsampler and Latent Explorer.
+
+Layout and event wiring only; the work is in :mod:`hummingface.studio`. Run ``python app.py`` (or ``make app``).
+Models load once at start, on the best device, from ``checkpoints/`` or the Hub repo in ``HUMMINGFACE_WEIGHTS``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+# No analytics and no telemetry unless the user says otherwise; no Hub calls at all unless the user names Hub
+# weights in HUMMINGFACE_WEIGHTS (then they are downloaded, or read from the cache when the Hub is out of
+# reach). Set before gradio and huggingface_hub are imported, because they read these once, at import.
+OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+if not os.environ.get("HUMMINGFACE_WEIGHTS"):
+    OFFLINE["HF_HUB_OFFLINE"] = "1"
+for _name, _value in OFFLINE.items():
+    os.environ.setdefault(_name, _value)
+
+import gradio as gr  # noqa: E402
+
+from hummingface.data.gm import FAMILIES  # noqa: E402
+from hummingface.errors import UserError  # noqa: E402
+from hummingface.latent import MAX_SLIDERS  # noqa: E402
+from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
+
+MAX_FILE_SIZE = "200mb"  # a 10-minute 44.1 kHz stereo WAV is 106 MB
+# Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
+# minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
+CACHE_MINUTES = float(os.environ.get("HUMMINGFACE_CACHE_MINUTES", "10"))
+SLIDER_RANGE = 4.0  # sliders span ±4 standard deviations
+
+
+def _gpu(fn=None, duration: int = 60):
+    """``spaces.GPU`` (a GPU for ``duration`` seconds per call) on a ZeroGPU Space; unchanged everywhere else.
+
+    ``spaces`` leaves the function as it is unless ``SPACES_ZERO_GPU`` is set, so this is safe anywhere.
+    """
+    if fn is None:
+        return functools.partial(_gpu, duration=duration)
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration)(fn)
+
+
+def _friendly(fn):
+    """Turn a :class:`UserError` into a ``gr.Error`` with its one sentence; the app keeps serving."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+
+    return wrapper
+
+from gradio.events import Dependency
+
+class _Slider(gr.Slider):
+    """``gr.Slider`` that answers an API value that is not a number with a ``gr.Error`` (one sentence), not a
+    processing traceback; out-of-range numbers are already refused that way by Gradio."""
+
+    def preprocess(self, payload):
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+            raise gr.Error(f"{self.label or 'A slider'} must be a number, not {type(payload).__name__}.")
+        return super().preprocess(payload)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def _pitch_choices(low: int = 24, high: int = 96) -> list[tuple[str, int]]:
+    return [(f"{note_name(p)} ({p})", p) for p in range(low, high + 1)]
+
+
+def _presets() -> list[tuple[str, str]]:
+    return [(path.stem.replace("_", " "), str(path)) for path in sorted(PRESET_DIR.glob("*.flac"))]
+
+
+def build_app(studio: Studio) -> gr.Blocks:
+    """The four tabs wired to ``studio``'s methods."""
+    timbre_names = list(studio.timbres)
+    first = timbre_names[0]
+    generator_names = list(studio.generators)
+    presets = _presets()
+
+    cache_seconds = int(CACHE_MINUTES * 60)
+    with gr.Blocks(title="HummingFace", delete_cache=(min(60, cache_seconds), cache_seconds)) as demo:
+        gr.Markdown("# HummingFace\nDesign instrument notes with latent sliders, generate notes, upsample 8 kHz audio.")
+        with gr.Tabs(selected="designer") as tabs:
+            # -- Designer --------------------------------------------------------------------------------
+            with gr.Tab("Designer", id="designer"):
+                base = gr.State(None)  # the latent the sliders move away from (None: the mean)
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            design_model = gr.Dropdown(timbre_names, value=first, label="Model", elem_id="design-model")
+                            design_pitch = gr.Dropdown(
+                                _pitch_choices(), value=60, label="Pitch", elem_id="design-pitch",
+                                info="cvae plays any pitch; the other models hold the pitch in the sliders",
+                            )
+                        count = studio.n_sliders(first)
+                        sliders = [
+                            _Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {i + 1}",
+                                      visible=i < count, elem_id=f"slider-{i}")
+                            for i in range(MAX_SLIDERS)
+                        ]
+                        with gr.Row():
+                            seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                            randomise = gr.Button("Randomise", elem_id="randomise")
+                            reset = gr.Button("Reset", elem_id="reset")
+                    with gr.Column(scale=3):
+                        design_audio = gr.Audio(label="Note", buttons=["download"], elem_id="design-audio")
+                        design_picture = gr.Image(label="Spectrogram", interactive=False, elem_id="design-picture",
+                                                  format="jpeg")  # 1 ms to encode; webp takes 8
+                        with gr.Accordion("Start from a sound", open=False):
+                            sound = gr.Audio(label="Upload a note", type="filepath", sources=["upload"])
+                            preset = gr.Dropdown(presets, value=None, label="…or pick a preset")
+                            use_sound = gr.Button("Use this sound")
+                        with gr.Accordion("Morph A ↔ B", open=False):
+                            with gr.Row():
+                                sound_a = gr.Dropdown(presets, label="A", value=presets[0][1] if presets else None)
+                                sound_b = gr.Dropdown(presets, label="B", value=presets[-1][1] if presets else None)
+                            mix = _Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)")
+                            morph = gr.Button("Morph")
+
+            # -- Note Generator --------------------------------------------------------------------------
+            with gr.Tab("Note Generator", id="generator"):
+                if not generator_names:
+                    gr.Markdown("No note generator checkpoint (gan, cdecoder) was found.")
+                with gr.Row():
+                    with gr.Column():
+                        gen_model = gr.Dropdown(generator_names, value=generator_names[0] if generator_names else None,
+                                                label="Model", elem_id="gen-model")
+                        gen_pitch = gr.Dropdown(_pitch_choices(), value=60, label="Pitch")
+                        gen_family = gr.Dropdown(FAMILIES, value="keyboard", label="Family")
+                        gen_velocity = _Slider(1, 127, value=100, step=1, label="Velocity")
+                        gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                        gen_play = gr.Radio(["note", "scale", "chord"], value="note", label="Play")
+                        with gr.Row():
+                            generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                            surprise = gr.Button("Surprise me")
+                    with gr.Column():
+                        gen_audio = gr.Audio(label="Note", buttons=["download"], elem_id="gen-audio")
+                        gen_picture = gr.Image(label="Spectrogram", interactive=False, format="jpeg")
+
+            # -- Upsampler -------------------------------------------------------------------------------
+            with gr.Tab("Upsampler", id="upsampler"):
+                gr.Markdown(
+                    "Upload a muffled clip (WAV, FLAC, OGG or MP3, up to 10 minutes). Anything above 8 kHz is first "
+                    "brought down to 8 kHz; the band below 3.8 kHz passes through and the model adds the rest."
+                )
+                modes = (["model"] if studio.upsampler is not None else []) + ["sbr", "sinc"]
+                with gr.Row():
+                    with gr.Column():
+                        upload = gr.Audio(label="Original", type="filepath", sources=["upload"], elem_id="upload")
+                        upload_info = gr.Textbox(label="Input", interactive=False, elem_id="upload-info")
+                        mode = gr.Radio(modes, value=modes[0], label="Mode (sbr and sinc are the baselines)")
+                        run_upsample = gr.Button("Upsample to 44.1 kHz", variant="primary", elem_id="run-upsample")
+                    with gr.Column():
+                        upsampled = gr.Audio(label="Upsampled (44.1 kHz)", buttons=["download"], elem_id="upsampled")
+                        upsampled_file = gr.File(label="Download 44.1 kHz WAV")
+                        upsample_note = gr.Textbox(label="Result", interactive=False)
+                upsample_picture = gr.Image(label="Spectrogram: before | after", interactive=False)
+
+            # -- Latent Explorer -------------------------------------------------------------------------
+            with gr.Tab("Latent Explorer", id="explorer"):
+                components = studio.axes_choices(first)
+                with gr.Row():
+                    explore_model = gr.Dropdown(timbre_names, value=first, label="Model")
+                    x_axis = gr.Dropdown(components, value=1, label="Horizontal axis: principal component")
+                    y_axis = gr.Dropdown(components, value=2, label="Vertical axis: principal component")
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        the_map = gr.Image(studio.explore_map(first)[0], label="Click a point to hear it",
+                                           interactive=False, elem_id="map")
+                    with gr.Column(scale=2):
+                        labels = gr.Textbox(label="Note", interactive=False, elem_id="explore-labels")
+                        original = gr.Audio(label="Original", elem_id="explore-original")
+                        reconstruction = gr.Audio(label="Reconstruction", elem_id="explore-reconstruction")
+                        send = gr.Button("Send to Designer", elem_id="send")
+                        with gr.Accordion("Pick by pixel", open=False):
+                            x_pixel = gr.Number(320, label="x (pixels from the left)")
+                            y_pixel = gr.Number(240, label="y (pixels from the top)")
+                            pick = gr.Button("Play the nearest note")
+                fidelity = gr.Image(studio.fidelity(first), label="Fidelity: variance kept by the first k directions",
+                                    interactive=False)
+                explored = gr.State(None)  # (model, latent, pitch) of the last clicked note
+
+        # -- wiring: Designer ------------------------------------------------------------------------------
+        design_inputs = [design_model, design_pitch, base, *sliders]
+        design_outputs = [design_audio, design_picture]
+
+        @_gpu
+        @_friendly
+        def design(model, pitch, base_latent, *values):
+            result = studio.design(model, values, pitch, base_latent)
+            return result.audio, result.picture
+
+        def jump(model, latent):
+            """Sliders (and their visibility) for a latent; the latent becomes the Designer's base."""
+            values = studio.slider_values(model, latent)
+            count = studio.n_sliders(model)
+            updates = [gr.Slider(value=values[i] if i < count else 0.0, visible=i < count) for i in range(MAX_SLIDERS)]
+            return [[float(v) for v in latent], *updates]
+
+        slider_events = dict(fn=design, inputs=design_inputs, outputs=design_outputs, concurrency_id="design",
+                             concurrency_limit=2)
+        gr.on([s.release for s in sliders] + [design_pitch.input], api_name="design", **slider_events)
+        # Live while dragging: only the newest position is decoded once the last call is done.
+        gr.on([s.input for s in sliders], trigger_mode="always_last", show_progress="hidden",
+              api_visibility="private", **slider_events)
+
+        def reset_sliders(model):
+            count = studio.n_sliders(model)
+            return [None, *[gr.Slider(value=0.0, visible=i < count) for i in range(MAX_SLIDERS)]]
+
+        for trigger in (reset.click, design_model.input):
+            trigger(reset_sliders, design_model, [base, *sliders], api_visibility="private").then(
+                api_visibility="private", **slider_events)
+
+        @_friendly
+        def do_randomise(model, seed_value):
+            return jump(model, studio.randomise(model, seed_value or 0))
+
+        randomise.click(do_randomise, [design_model, seed], [base, *sliders], api_visibility="private").then(
+            api_visibility="private", **slider_events)
+
+        @_gpu
+        @_friendly
+        def use(model, upload_path, preset_path):
+            path = upload_path or preset_path
+            if not path:
+                raise UserError("Upload a sound or pick a preset first.")
+            latent, pitch = studio.start_from(model, path)
+            return [pitch, *jump(model, latent)]
+
+        use_sound.click(use, [design_model, sound, preset], [design_pitch, base, *sliders],
+                        api_visibility="private").then(api_visibility="private", **slider_events)
+
+        @_gpu
+        @_friendly
+        def do_morph(model, a, b, amount):
+            if not a or not b:
+                raise UserError("Pick two sounds to morph between.")
+            latent, pitch = studio.morph(model, a, b, amount)
+            return [pitch, *jump(model, latent)]
+
+        morph.click(do_morph, [design_model, sound_a, sound_b, mix], [design_pitch, base, *sliders],
+                    api_visibility="private").then(api_visibility="private", **slider_events)
+        demo.load(api_visibility="private", **slider_events)
+
+        # -- wiring: Note Generator ------------------------------------------------------------------------
+        @_gpu
+        @_friendly
+        def generate_note(model, pitch, family, velocity, seed_value, play):
+            if not model:
+                raise UserError("No note generator is loaded.")
+            return studio.generate_note(model, pitch, family, velocity, seed_value or 0, play)
+
+        gen_inputs = [gen_model, gen_pitch, gen_family, gen_velocity, gen_seed, gen_play]
+        generate.click(generate_note, gen_inputs, [gen_audio, gen_picture], api_name="generate_note",
+                       concurrency_id="generate", concurrency_limit=2)
+
+        @_friendly
+        def do_surprise(model, seed_value):
+            pitch, family, velocity = studio.surprise(model, (seed_value or 0) + 1)
+            next_seed = int(seed_value or 0) + 1
+            return pitch, family, velocity, next_seed, "note"
+
+        surprise.click(do_surprise, [gen_model, gen_seed], [gen_pitch, gen_family, gen_velocity, gen_seed, gen_play],
+                       api_visibility="private").then(
+            generate_note, gen_inputs, [gen_audio, gen_picture], api_visibility="private",
+            concurrency_id="generate", concurrency_limit=2)
+
+        # -- wiring: Upsampler -----------------------------------------------------------------------------
+        @_friendly
+        def describe(path):
+            return studio.describe_upload(path) if path else ""
+
+        upload.change(describe, upload, upload_info, api_visibility="private")
+
+        @_gpu(duration=300)  # a 10-minute file takes minutes on a CPU, well under one on a GPU
+        @_friendly
+        def upsample(path, chosen_mode="model", progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
+            if not path:
+                raise UserError("Upload a clip first.")
+            if chosen_mode not in modes:
+                chosen_mode = modes[0]
+            # Written straight into Gradio's cache, so it is served without a copy and deleted with the rest.
+            target, picture, note = studio.upsample(path, chosen_mode, Path(demo.GRADIO_CACHE) / "upsampled",
+                                                    progress=lambda f: progress(f))
+            return str(target), str(target), picture, note
+
+        run_upsample.click(upsample, [upload, mode], [upsampled, upsampled_file, upsample_picture, upsample_note],
+                           api_name="upsample", concurrency_id="upsample", concurrency_limit=1)
+
+        # -- wiring: Latent Explorer -----------------------------------------------------------------------
+        @_gpu
+        @_friendly
+        def explore(model, x_component, y_component, x, y):
+            found = studio.explore(model, x_component, y_component, (x, y))
+            return found.picture, found.labels, found.original, found.reconstruction, (
+                model, found.latent.tolist(), found.pitch)
+
+        explore_outputs = [the_map, labels, original, reconstruction, explored]
+        explore_inputs = [explore_model, x_axis, y_axis, x_pixel, y_pixel]
+        pick.click(explore, explore_inputs, explore_outputs, api_name="explore", concurrency_id="explore")
+
+        def clicked(evt: gr.SelectData):
+            return evt.index[0], evt.index[1]
+
+        the_map.select(clicked, None, [x_pixel, y_pixel], api_visibility="private").then(
+            explore, explore_inputs, explore_outputs, api_visibility="private", concurrency_id="explore")
+
+        @_friendly
+        def redraw(model, x_component, y_component):
+            choices = studio.axes_choices(model)
+            x_component = x_component if x_component in choices else 1
+            y_component = y_component if y_component in choices else 2
+            picture, _ = studio.explore_map(model, int(x_component), int(y_component))
+            return (picture, studio.fidelity(model), gr.Dropdown(choices=choices, value=x_component),
+                    gr.Dropdown(choices=choices, value=y_component))
+
+        for trigger in (explore_model.input, x_axis.input, y_axis.input):
+            trigger(redraw, [explore_model, x_axis, y_axis], [the_map, fidelity, x_axis, y_axis],
+                    api_visibility="private")
+
+        @_friendly
+        def send_to_designer(chosen):
+            if chosen is None:
+                raise UserError("Click a note on the map first.")
+            model, latent, pitch = chosen
+            return [gr.Tabs(selected="designer"), model, pitch, *jump(model, latent)]
+
+        send.click(send_to_designer, explored, [tabs, design_model, design_pitch, base, *sliders],
+                   api_visibility="private").then(api_visibility="private", **slider_events)
+    return demo
+
+
+def main() -> None:
+    try:
+        studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
+    except UserError as error:  # no weights: one sentence, not a traceback
+        print(f"HummingFace cannot start: {error}", file=sys.stderr)
+        sys.exit(2)
+    demo = build_app(studio)
+    demo.queue(default_concurrency_limit=2).launch(max_file_size=MAX_FILE_SIZE)
+
+
+if __name__ == "__main__":
+    main()
