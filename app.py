@@ -61,14 +61,19 @@ def _friendly(fn):
     return wrapper
 
 
-class _Slider(gr.Slider):
-    """``gr.Slider`` that answers an API value that is not a number with a ``gr.Error`` (one sentence), not a
-    processing traceback; out-of-range numbers are already refused that way by Gradio."""
+def _numbers_only(slider: gr.Slider) -> gr.Slider:
+    """``slider``, answering an API value that is not a number with a ``gr.Error`` (one sentence) instead of a
+    processing traceback; Gradio already refuses out-of-range numbers that way. (Patched on the instance: a
+    ``gr.Slider`` subclass would make Gradio write a ``.pyi`` stub beside this file.)"""
+    preprocess = slider.preprocess
 
-    def preprocess(self, payload):
+    def checked(payload):
         if isinstance(payload, bool) or not isinstance(payload, (int, float)):
-            raise gr.Error(f"{self.label or 'A slider'} must be a number, not {type(payload).__name__}.")
-        return super().preprocess(payload)
+            raise gr.Error(f"{slider.label or 'A slider'} must be a number, not {type(payload).__name__}.")
+        return preprocess(payload)
+
+    slider.preprocess = checked
+    return slider
 
 
 def _pitch_choices(low: int = 24, high: int = 96) -> list[tuple[str, int]]:
@@ -103,8 +108,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                             )
                         count = studio.n_sliders(first)
                         sliders = [
-                            _Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {i + 1}",
-                                      visible=i < count, elem_id=f"slider-{i}")
+                            _numbers_only(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05,
+                                                    label=f"Direction {i + 1}", visible=i < count,
+                                                    elem_id=f"slider-{i}"))
                             for i in range(MAX_SLIDERS)
                         ]
                         with gr.Row():
@@ -123,7 +129,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                             with gr.Row():
                                 sound_a = gr.Dropdown(presets, label="A", value=presets[0][1] if presets else None)
                                 sound_b = gr.Dropdown(presets, label="B", value=presets[-1][1] if presets else None)
-                            mix = _Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)")
+                            mix = _numbers_only(gr.Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)"))
                             morph = gr.Button("Morph")
 
             # -- Note Generator --------------------------------------------------------------------------
@@ -136,7 +142,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                                                 label="Model", elem_id="gen-model")
                         gen_pitch = gr.Dropdown(_pitch_choices(), value=60, label="Pitch")
                         gen_family = gr.Dropdown(FAMILIES, value="keyboard", label="Family")
-                        gen_velocity = _Slider(1, 127, value=100, step=1, label="Velocity")
+                        gen_velocity = _numbers_only(gr.Slider(1, 127, value=100, step=1, label="Velocity"))
                         gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                         gen_play = gr.Radio(["note", "scale", "chord"], value="note", label="Play")
                         with gr.Row():

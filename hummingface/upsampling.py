@@ -13,15 +13,18 @@ How the pipeline treats the signal:
 - **Input band.** Any rate is accepted; audio is first brought to 8 kHz (soxr), so content above 4 kHz in
   the file is replaced, not kept. The result is sinc-resampled to 44.1 kHz, and everything below
   ``pass_below_hz`` (3.8 kHz) is that resampled input, untouched: the generated band is added on top of it
-  only above 3.8 kHz, cross-fading in over 3.8-4 kHz.
+  only above 3.8 kHz, cross-fading in over 3.8-4 kHz, and an exact complementary FIR crossover
+  (:func:`crossover_highpass`) removes what the STFT edit leaks below 3.8 kHz.
 - **Stereo and more channels** are extended jointly, as mid and side (more channels: the mid and each
   channel's difference from it). The mid drives the model's gains; the tilt is fitted on all signals
   together; the side is replicated with the *same* gains. So the high band pans like the band it was copied
   from, identical channels stay identical, and a silent channel stays silent (two independent mono passes
   would invent panning).
-- **Long files** run in overlapping chunks (30 s by default) with a second of context on each side and
+- **Long files** run in overlapping chunks (20 s by default) with a second of context on each side and
   raised-cosine cross-fades of half a second, so memory is bounded by the chunk, not the file, and joins
-  are seamless. Chunk edges sit on multiples of 80 samples at 8 kHz (441 at 44.1 kHz), so every chunk is
+  are seamless. Files are read and narrowed to 8 kHz block by block (:func:`read_narrow`) and written
+  chunk by chunk (:func:`write_pieces`): the CLI and the app share this path (:func:`upsample_file`).
+  Chunk edges sit on multiples of 80 samples at 8 kHz (441 at 44.1 kHz), so every chunk is
   resampled on the same sample grid.
 """
 
