@@ -325,9 +325,11 @@ class Studio:
         if space is None:
             raise UserError(f"The {model} checkpoint has no latent.safetensors, so there is no map to explore.")
         components = self.axes_choices(model)
-        x_component, y_component = (
-            number(c, "A principal component", 1, components[-1], integer=True) for c in (x_component, y_component)
-        )
+        x_component = number(x_component, "A principal component", integer=True)
+        y_component = number(y_component, "A principal component", integer=True)
+        for component in (x_component, y_component):
+            if component not in components:
+                raise UserError(f"Principal component {component} is not on offer; choose 1-{components[-1]}.")
         key = (model, x_component, y_component)
         if key not in self._maps:
             coords = self._coordinates(model, int(x_component), int(y_component))

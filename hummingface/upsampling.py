@@ -40,7 +40,6 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-from scipy import signal
 
 from hummingface.band_replication import OUTPUT_RATE, BandReplication
 from hummingface.errors import UserError
@@ -116,19 +115,34 @@ class Extender:
             spec = self.replication(spec, offset - pad)
         signals = self.stft.inverse(spec[0], length=pad + length)[:, pad:].cpu().numpy()
         change = from_mid_side(signals, channels) - block
-        return block + signal.oaconvolve(change, self.highpass[None], mode="same", axes=-1).astype(np.float32)
+        return block + _filter(change, self.highpass)
 
 
 def crossover_highpass(stop_hz: float, width_hz: float, attenuation_db: float = 100.0) -> np.ndarray:
-    """Linear-phase FIR high-pass (odd length, zero delay with ``mode="same"``): stop band below ``stop_hz``,
-    pass band from ``stop_hz + width_hz``, at 44.1 kHz. It is the unit impulse minus a Kaiser-window low-pass,
-    so the two add up to the identity exactly (an exact complementary crossover)."""
-    taps, beta = signal.kaiserord(attenuation_db, width_hz / (OUTPUT_RATE / 2))
-    taps |= 1  # odd: a type-I filter, symmetric about its centre sample
-    lowpass = signal.firwin(taps, stop_hz + width_hz / 2, window=("kaiser", beta), fs=OUTPUT_RATE)
-    highpass = -lowpass
+    """Linear-phase FIR high-pass (odd length, centred: no delay): stop band below ``stop_hz``, pass band from
+    ``stop_hz + width_hz``, at 44.1 kHz, float32 ``(taps,)``.
+
+    It is the unit impulse minus a Kaiser-window low-pass (length and window shape from Kaiser's formulas for
+    ``attenuation_db``), so the two add up to the identity exactly: an exact complementary crossover.
+    """
+    transition = 2 * math.pi * width_hz / OUTPUT_RATE  # radians per sample
+    taps = math.ceil((attenuation_db - 7.95) / (2.285 * transition)) | 1  # odd: symmetric about its centre
+    beta = 0.1102 * (attenuation_db - 8.7)
+    time = np.arange(taps) - taps // 2
+    cutoff = (stop_hz + width_hz / 2) / OUTPUT_RATE  # cycles per sample
+    lowpass = 2 * cutoff * np.sinc(2 * cutoff * time) * np.kaiser(taps, beta)
+    highpass = -lowpass / lowpass.sum()  # unit gain at 0 Hz for the low-pass
     highpass[taps // 2] += 1.0
-    return highpass
+    return highpass.astype(np.float32)
+
+
+def _filter(signals: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """``(C, N)`` convolved with the centred odd-length FIR ``taps`` (zero-padded edges), by FFT: ``(C, N)``."""
+    size = signals.shape[-1] + len(taps) - 1
+    fast = 1 << (size - 1).bit_length()
+    spectrum = np.fft.rfft(signals, fast, axis=-1) * np.fft.rfft(taps, fast)
+    start = len(taps) // 2
+    return np.fft.irfft(spectrum, fast, axis=-1)[:, start : start + signals.shape[-1]].astype(np.float32)
 
 
 def load_upsampler(weights: str | None = None, device: str | torch.device | None = None) -> Upsampler:
@@ -228,7 +242,13 @@ def read_narrow(source: str | os.PathLike, max_seconds: float | None = None, blo
         raise AudioError(f"{source} is truncated or corrupt and cannot be decoded.") from None
     if frames < 0.9 * info.frames or frames == 0:
         raise AudioError(f"{source} is truncated: it decodes to less audio than its header announces.")
-    return np.ascontiguousarray(np.concatenate(parts).T, dtype=np.float32)
+    narrow = np.empty((info.channels, sum(len(part) for part in parts)), dtype=np.float32)
+    position = 0
+    while parts:  # one copy at a time: the parts are released as they are copied
+        part = parts.pop(0)
+        narrow[:, position : position + len(part)] = part.T
+        position += len(part)
+    return narrow
 
 
 def write_pieces(
@@ -263,9 +283,8 @@ def stream(
     """8-kHz audio ``(C, N)`` -> consecutive finished pieces ``(C, n)`` of the 44.1 kHz result."""
     if mode not in MODES:
         raise UserError(f"Unknown upsampling mode {mode!r}; choose from {', '.join(MODES)}.")
-    if mode == "sinc":
-        yield _resample(narrow, INPUT_RATE, OUTPUT_RATE)
-        _report(progress, 1.0)
+    if mode == "sinc":  # chunked too, so that memory stays bounded by the chunk in every mode
+        yield from iter_chunks(narrow, lambda block, offset: block, progress, chunk_seconds)
         return
     if mode == "model" and model is None:
         model = load_upsampler(weights, device)
