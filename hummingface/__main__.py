@@ -355,7 +355,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from hummingface.models.timbre import SAMPLE_RATE, Timbre, family_index
 
     if args.latent is not None:
-        sliders = [number(value, "--latent value", -100, 100) for value in args.latent.split(",")]
+        try:
+            sliders = [number(value, "A --latent value", -100, 100) for value in args.latent.split(",")]
+        except UserError:
+            raise UserError(
+                f"--latent {args.latent!r} must be comma-separated numbers within ±100, e.g. 1.5,-0.5,0."
+            ) from None
     if args.velocity is not None and not 1 <= args.velocity <= 127:
         raise UserError(f"Velocity {args.velocity} is not a MIDI velocity (1-127).")
     pitches = args.pitch or [60]
@@ -475,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any length and rate)")
     reconstruct.add_argument("-o", "--output", required=True, help="output .wav for one input, else a folder")
     reconstruct.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
-    reconstruct.add_argument("--pitch", type=bounded(int, 0, 127),
+    reconstruct.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"),
                              help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
     reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
@@ -484,9 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="notes from a timbre model's latent space or a note generator")
     generate.add_argument("--model", default="cvae",
                           help=f"checkpoint name: {', '.join(models)}, gan, cdecoder (default cvae)")
-    generate.add_argument("--pitch", type=bounded(int, 0, 127), nargs="+", help="MIDI pitches (default 60)")
+    generate.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"), nargs="+",
+                          help="MIDI pitches (default 60)")
     generate.add_argument("--family", nargs="+", help="instrument families: start from their centroids")
-    generate.add_argument("--velocity", type=bounded(int, 1, 127),
+    generate.add_argument("--velocity", type=bounded(int, 1, 127, "a MIDI velocity"),
                           help="MIDI velocity 1-127: moves the latent towards its notes")
     generate.add_argument("--latent", help="slider values in std units along the PCA directions, e.g. 1.5,-0.5")
     generate.add_argument("--temperature", type=bounded(float, 0, 100), default=1.0,
@@ -500,7 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help and --version (0), or argparse's one-line refusal (2)
+        return stop.code
     try:
         args.func(args)
     except UserError as error:

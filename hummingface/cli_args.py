@@ -38,20 +38,31 @@ def number(value: object, name: str, low: float | None = None, high: float | Non
     return result
 
 
-def bounded(kind: type, low: float | None = None, high: float | None = None):
-    """An argparse ``type=``: an int or float within ``[low, high]``."""
+def bounded(kind: type, low: float | None = None, high: float | None = None, what: str | None = None):
+    """An argparse ``type=``: an int or float within ``[low, high]``; ``what`` names it in the refusal, e.g.
+    ``"a MIDI pitch"`` gives ``'200' is not a MIDI pitch (0-127)``."""
 
     def parse(text: str):
-        try:
-            return number(text, "the value", low, high, integer=kind is int)
-        except UserError as error:
-            raise argparse.ArgumentTypeError(str(error).replace("the value ", "")) from None
+        value = number_or_error(text, kind)
+        if (low is not None and value < low) or (high is not None and value > high):
+            if what:
+                raise argparse.ArgumentTypeError(f"{text!r} is not {what} ({_span(low, high)}).")
+            raise argparse.ArgumentTypeError(f"{text!r} is outside {_span(low, high)}.")
+        return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
 
 
-SEED = bounded(int, 0, MAX_SEED)
+def number_or_error(text: str, kind: type):
+    """``text`` as ``kind`` (int or float, finite), else an ``ArgumentTypeError`` with one sentence."""
+    try:
+        return number(text, "the value", integer=kind is int)
+    except UserError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("the value ", "")) from None
+
+
+SEED = bounded(int, 0, MAX_SEED, "a seed")
 
 
 class Parser(argparse.ArgumentParser):
