@@ -91,8 +91,8 @@ def build_app(studio: Studio) -> gr.Blocks:
     generator_names = list(studio.generators)
     presets = _presets()
 
-    cache_seconds = int(CACHE_MINUTES * 60)
-    with gr.Blocks(title="HummingFace", delete_cache=(min(60, cache_seconds), cache_seconds)) as demo:
+    cache_seconds = max(60, int(CACHE_MINUTES * 60))  # at least a minute: Gradio looks that often
+    with gr.Blocks(title="HummingFace", delete_cache=(60, cache_seconds)) as demo:
         gr.Markdown("# HummingFace\nDesign instrument notes with latent sliders, generate notes, upsample 8 kHz audio.")
         with gr.Tabs(selected="designer") as tabs:
             # -- Designer --------------------------------------------------------------------------------

@@ -399,6 +399,20 @@ class Studio:
             return None, "not available (no corpus and no FluidSynth here)"
 
 
+def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:
+    """Notes played one after another every ``step`` samples, each cut with a short fade-out, and the last whole."""
+    total = step * (len(notes) - 1) + len(notes[-1])
+    out = np.zeros(total, dtype=np.float32)
+    ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    for i, note in enumerate(notes):
+        part = np.array(note, dtype=np.float32)
+        if i < len(notes) - 1:
+            part = part[: step + fade]
+            part[-fade:] *= ramp[: len(part[-fade:])]
+        out[i * step : i * step + len(part)] += part
+    return out
+
+
 def _sequence_of(values: object) -> list:
     """``values`` as a list, refusing what is not a sequence of values (a number, text, a mapping)."""
     if isinstance(values, (str, bytes, dict)) or not isinstance(values, Sequence | np.ndarray | torch.Tensor):
@@ -421,17 +435,3 @@ def _head(path: str | os.PathLike, seconds: float) -> np.ndarray:
     if not len(audio) or not np.isfinite(audio).all():
         raise AudioError(f"{path} holds no finite audio samples.")
     return audio.T
-
-
-def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:
-    """Notes played one after another every ``step`` samples, each cut with a short fade-out, and the last whole."""
-    total = step * (len(notes) - 1) + len(notes[-1])
-    out = np.zeros(total, dtype=np.float32)
-    ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
-    for i, note in enumerate(notes):
-        part = np.array(note, dtype=np.float32)
-        if i < len(notes) - 1:
-            part = part[: step + fade]
-            part[-fade:] *= ramp[: len(part[-fade:])]
-        out[i * step : i * step + len(part)] += part
-    return out
