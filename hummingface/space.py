@@ -26,6 +26,16 @@ GENERATED = "README.md"  # written from the repository's README, not copied
 SPACE_EXTRA_REQUIREMENTS = ("spaces",)
 
 
+def space_variables(weights: str) -> list[tuple[str, str, str]]:
+    """The Space's variables: (name, value, description)."""
+    return [
+        ("HUMMINGFACE_WEIGHTS", weights, "model repo the app loads its weights from"),
+        # glibc otherwise keeps one malloc arena per thread; under mixed load (many slider calls beside a long
+        # upsample) resident memory kept growing with them and levelled off with two (README, "The app").
+        ("MALLOC_ARENA_MAX", "2", "keeps resident memory level under load"),
+    ]
+
+
 def repo_root() -> Path:
     """The repository the Space is published from (the folder holding ``app.py``)."""
     return repo_checkpoints().parent
@@ -113,7 +123,8 @@ def publish(
         with tempfile.TemporaryDirectory(prefix="hummingface-space-") as folder:
             api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=stage(Path(folder), weights, root),
                               commit_message="Publish the HummingFace app")
-        api.add_space_variable(repo_id, "HUMMINGFACE_WEIGHTS", weights, description="model repo the app loads")
+        for key, value, description in space_variables(weights):
+            api.add_space_variable(repo_id, key, value, description=description)
         if hardware is not None:
             api.request_space_hardware(repo_id, hardware)
     except OfflineModeIsEnabled:

@@ -62,3 +62,10 @@ def test_staged_bundle_starts_and_serves_against_the_hub(tiny_weights, tmp_path)
     assert "spaces" in (folder / "requirements.txt").read_text().split()
     assert not list(folder.rglob("*.safetensors"))
     design_through_the_app(folder, tiny_weights, tmp_path)
+
+
+def test_space_variables_name_the_weights_and_bound_memory():
+    from hummingface.space import space_variables
+
+    variables = {name: value for name, value, _ in space_variables("acme/sounds@v1")}
+    assert variables == {"HUMMINGFACE_WEIGHTS": "acme/sounds@v1", "MALLOC_ARENA_MAX": "2"}
