@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+from pathlib import Path
 
-# Off the network unless the user says otherwise: no analytics, no Hub calls, no telemetry. Set before gradio
-# and huggingface_hub are imported, because they read these once, at import.
-OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+# No analytics and no telemetry unless the user says otherwise; no Hub calls at all unless the user names Hub
+# weights in HUMMINGFACE_WEIGHTS (then they are downloaded, or read from the cache when the Hub is out of
+# reach). Set before gradio and huggingface_hub are imported, because they read these once, at import.
+OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+if not os.environ.get("HUMMINGFACE_WEIGHTS"):
+    OFFLINE["HF_HUB_OFFLINE"] = "1"
 for _name, _value in OFFLINE.items():
     os.environ.setdefault(_name, _value)
 
@@ -23,14 +28,23 @@ from hummingface.errors import UserError  # noqa: E402
 from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
 
+# Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
+# minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
+CACHE_MINUTES = float(os.environ.get("HUMMINGFACE_CACHE_MINUTES", "10"))
 
-def _gpu(fn):
-    """``spaces.GPU`` on a ZeroGPU Space; the function unchanged everywhere else."""
+
+def _gpu(fn=None, duration: int = 60):
+    """``spaces.GPU`` (a GPU for ``duration`` seconds per call) on a ZeroGPU Space; unchanged everywhere else.
+
+    ``spaces`` leaves the function as it is unless ``SPACES_ZERO_GPU`` is set, so this is safe anywhere.
+    """
+    if fn is None:
+        return functools.partial(_gpu, duration=duration)
     try:
         import spaces
     except ImportError:
         return fn
-    return spaces.GPU(fn)
+    return spaces.GPU(duration=duration)(fn)
 
 
 def _friendly(fn):
@@ -44,6 +58,21 @@ def _friendly(fn):
             raise gr.Error(str(error)) from None
 
     return wrapper
+
+
+def _numbers_only(slider: gr.Slider) -> gr.Slider:
+    """``slider``, answering an API value that is not a number with a ``gr.Error`` (one sentence) instead of a
+    processing traceback; Gradio already refuses out-of-range numbers that way. (Patched on the instance: a
+    ``gr.Slider`` subclass would make Gradio write a ``.pyi`` stub beside this file.)"""
+    preprocess = slider.preprocess
+
+    def checked(payload):
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+            raise gr.Error(f"{slider.label or 'A slider'} must be a number, not {type(payload).__name__}.")
+        return preprocess(payload)
+
+    slider.preprocess = checked
+    return slider
 
 
 def _pitch_choices(low: int = 24, high: int = 96) -> list[tuple[str, int]]:
@@ -61,7 +90,8 @@ def build_app(studio: Studio) -> gr.Blocks:
     generator_names = list(studio.generators)
     presets = _presets()
 
-    with gr.Blocks(title="HummingFace") as demo:
+    cache_seconds = max(60, int(CACHE_MINUTES * 60))  # at least a minute: Gradio looks that often
+    with gr.Blocks(title="HummingFace", delete_cache=(60, cache_seconds)) as demo:
         gr.Markdown("# HummingFace\nDesign instrument notes with latent sliders, generate notes, upsample 8 kHz audio.")
         with gr.Tabs(selected="designer") as tabs:
             # -- Designer --------------------------------------------------------------------------------
@@ -77,8 +107,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                             )
                         count = studio.n_sliders(first)
                         sliders = [
-                            gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05, label=f"Direction {i + 1}",
-                                      visible=i < count, elem_id=f"slider-{i}")
+                            _numbers_only(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05,
+                                                    label=f"Direction {i + 1}", visible=i < count,
+                                                    elem_id=f"slider-{i}"))
                             for i in range(MAX_SLIDERS)
                         ]
                         with gr.Row():
@@ -97,7 +128,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                             with gr.Row():
                                 sound_a = gr.Dropdown(presets, label="A", value=presets[0][1] if presets else None)
                                 sound_b = gr.Dropdown(presets, label="B", value=presets[-1][1] if presets else None)
-                            mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)")
+                            mix = _numbers_only(gr.Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)"))
                             morph = gr.Button("Morph")
 
             # -- Note Generator --------------------------------------------------------------------------
@@ -110,7 +141,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                                                 label="Model", elem_id="gen-model")
                         gen_pitch = gr.Dropdown(_pitch_choices(), value=60, label="Pitch")
                         gen_family = gr.Dropdown(FAMILIES, value="keyboard", label="Family")
-                        gen_velocity = gr.Slider(1, 127, value=100, step=1, label="Velocity")
+                        gen_velocity = _numbers_only(gr.Slider(1, 127, value=100, step=1, label="Velocity"))
                         gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                         gen_play = gr.Radio(["note", "scale", "chord"], value="note", label="Play")
                         with gr.Row():
@@ -170,7 +201,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         @_gpu
         @_friendly
         def design(model, pitch, base_latent, *values):
-            result = studio.design(model, values, int(pitch), base_latent)
+            result = studio.design(model, values, pitch, base_latent)
             return result.audio, result.picture
 
         def jump(model, latent):
@@ -197,11 +228,12 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @_friendly
         def do_randomise(model, seed_value):
-            return jump(model, studio.randomise(model, int(seed_value or 0)))
+            return jump(model, studio.randomise(model, seed_value or 0))
 
         randomise.click(do_randomise, [design_model, seed], [base, *sliders], api_visibility="private").then(
             api_visibility="private", **slider_events)
 
+        @_gpu
         @_friendly
         def use(model, upload_path, preset_path):
             path = upload_path or preset_path
@@ -213,6 +245,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         use_sound.click(use, [design_model, sound, preset], [design_pitch, base, *sliders],
                         api_visibility="private").then(api_visibility="private", **slider_events)
 
+        @_gpu
         @_friendly
         def do_morph(model, a, b, amount):
             if not a or not b:
@@ -230,7 +263,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         def generate_note(model, pitch, family, velocity, seed_value, play):
             if not model:
                 raise UserError("No note generator is loaded.")
-            return studio.generate_note(model, int(pitch), family, int(velocity), int(seed_value or 0), play)
+            return studio.generate_note(model, pitch, family, velocity, seed_value or 0, play)
 
         gen_inputs = [gen_model, gen_pitch, gen_family, gen_velocity, gen_seed, gen_play]
         generate.click(generate_note, gen_inputs, [gen_audio, gen_picture], api_name="generate_note",
@@ -238,8 +271,8 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @_friendly
         def do_surprise(model, seed_value):
+            pitch, family, velocity = studio.surprise(model, (seed_value or 0) + 1)
             next_seed = int(seed_value or 0) + 1
-            pitch, family, velocity = studio.surprise(model, next_seed)
             return pitch, family, velocity, next_seed, "note"
 
         surprise.click(do_surprise, [gen_model, gen_seed], [gen_pitch, gen_family, gen_velocity, gen_seed, gen_play],
@@ -254,23 +287,26 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         upload.change(describe, upload, upload_info, api_visibility="private")
 
-        @_gpu
+        @_gpu(duration=300)  # a 10-minute file takes minutes on a CPU, well under one on a GPU
         @_friendly
         def upsample(path, chosen_mode="model", progress=gr.Progress()):  # noqa: B008 (Gradio injects it)
             if not path:
                 raise UserError("Upload a clip first.")
             if chosen_mode not in modes:
                 chosen_mode = modes[0]
-            audio, target, picture, note = studio.upsample(path, chosen_mode, progress=lambda f: progress(f))
-            return audio, str(target), picture, note
+            # Written straight into Gradio's cache, so it is served without a copy and deleted with the rest.
+            target, picture, note = studio.upsample(path, chosen_mode, Path(demo.GRADIO_CACHE) / "upsampled",
+                                                    progress=lambda f: progress(f))
+            return str(target), str(target), picture, note
 
         run_upsample.click(upsample, [upload, mode], [upsampled, upsampled_file, upsample_picture, upsample_note],
                            api_name="upsample", concurrency_id="upsample", concurrency_limit=1)
 
         # -- wiring: Latent Explorer -----------------------------------------------------------------------
+        @_gpu
         @_friendly
         def explore(model, x_component, y_component, x, y):
-            found = studio.explore(model, int(x_component), int(y_component), (float(x), float(y)))
+            found = studio.explore(model, x_component, y_component, (x, y))
             return found.picture, found.labels, found.original, found.reconstruction, (
                 model, found.latent.tolist(), found.pitch)
 
@@ -310,7 +346,11 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 
 def main() -> None:
-    studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
+    try:
+        studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
+    except UserError as error:  # no weights: one sentence, not a traceback
+        print(f"HummingFace cannot start: {error}", file=sys.stderr)
+        sys.exit(2)
     demo = build_app(studio)
     demo.queue(default_concurrency_limit=2).launch(max_file_size=MAX_FILE_SIZE)
 

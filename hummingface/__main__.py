@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from hummingface import __version__
+from hummingface.cli_args import SEED, Parser, bounded, number
 from hummingface.errors import UserError
 from hummingface.train.cli import add_train_command
 
@@ -52,6 +53,18 @@ def cmd_push(args: argparse.Namespace) -> None:
     print(f"{verb} {len(files)} files to {args.repo}:")
     for name in files:
         print(f"  {name}")
+
+
+def cmd_space(args: argparse.Namespace) -> None:
+    """Publish the app as a Hugging Face Space that loads its weights from the model repo ``--weights``."""
+    from hummingface.space import bundle, check, publish
+
+    check(args.repo, args.weights, args.hardware)
+    if args.dry_run:
+        for name, source in bundle().items():
+            print(source if source is not None else f"{name} (generated: the README with the Space's front matter)")
+        return
+    print(f"Published {publish(args.repo, args.weights, args.hardware, args.private)}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -197,9 +210,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     if args.latent is not None:
         try:
-            sliders = [float(value) for value in args.latent.split(",")]
-        except ValueError:
-            raise UserError(f"--latent {args.latent!r} must be comma-separated numbers, e.g. 1.5,-0.5,0.") from None
+            sliders = [number(value, "A --latent value", -100, 100) for value in args.latent.split(",")]
+        except UserError:
+            raise UserError(
+                f"--latent {args.latent!r} must be comma-separated numbers within ±100, e.g. 1.5,-0.5,0."
+            ) from None
     if args.velocity is not None and not 1 <= args.velocity <= 127:
         raise UserError(f"Velocity {args.velocity} is not a MIDI velocity (1-127).")
     pitches = args.pitch or [60]
@@ -226,7 +241,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hummingface", description=__doc__.splitlines()[0])
+    parser = Parser(prog="hummingface", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hummingface {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -242,21 +257,30 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(func=cmd_push)
 
+    space = commands.add_parser("space", help="publish the app as a Hugging Face Space (weights stay in --weights)")
+    space.add_argument("--repo", required=True, help="org/name of the Space")
+    space.add_argument("--weights", required=True, help="org/name[@revision] of the model repo `push` filled")
+    space.add_argument("--hardware", help="Space hardware, e.g. cpu-basic, cpu-upgrade, t4-small, zero-a10g")
+    space.add_argument("--private", action="store_true", help="create the Space as private")
+    space.add_argument("--dry-run", action="store_true", help="list the local files it would upload; send nothing")
+    space.set_defaults(func=cmd_space)
+
     data = commands.add_parser("data", help="render training data (notes or music clips)")
     corpora = data.add_subparsers(dest="corpus", required=True, metavar="CORPUS")
     notes = corpora.add_parser("notes", help="NSynth-layout note corpus rendered from a SoundFont")
     notes.add_argument("--soundfont", required=True, help="General MIDI .sf2 (train on FluidR3_GM only)")
     notes.add_argument("--out", required=True, help="corpus root; gets nsynth-{train,valid,test}/")
-    notes.add_argument("--limit", type=int, help="render only this many notes (a seeded random subset)")
+    notes.add_argument("--limit", type=bounded(int, 1), help="render only this many notes (a seeded random subset)")
     notes.add_argument("--pitches", default="21-108", help="MIDI pitches, e.g. 21-108 or 48,60,72 (default 21-108)")
     notes.add_argument("--velocities", default="25,50,75,100,127", help="MIDI velocities (default NSynth's five)")
-    notes.add_argument("--variants", type=int, default=3, help="instruments per program: dry + effect chains")
-    notes.add_argument("--seed", type=int, default=0, help="effects, splits and --limit draw from it (default 0)")
+    notes.add_argument("--variants", type=bounded(int, 1, 100), default=3,
+                       help="instruments per program: dry + effect chains")
+    notes.add_argument("--seed", type=SEED, default=0, help="effects, splits and --limit draw from it (default 0)")
     notes.set_defaults(func=cmd_data)
     music = corpora.add_parser("music", help="10-s 44.1 kHz stereo clips for the upsampler")
     music.add_argument("--out", required=True, help="folder for {train,valid}/ clips and manifest.json")
-    music.add_argument("--minutes", type=float, required=True, help="total length of the corpus")
-    music.add_argument("--seed", type=int, default=0, help="pieces, patterns and splits draw from it (default 0)")
+    music.add_argument("--minutes", type=bounded(float, 0.01, 100000), required=True, help="total length of the corpus")
+    music.add_argument("--seed", type=SEED, default=0, help="pieces, patterns and splits draw from it (default 0)")
     music.add_argument("--audio", help="folder of real recordings to cut clips from (at most a third of them)")
     music.add_argument("--soundfont", help="General MIDI SoundFont that plays the music (default: FluidR3_GM)")
     music.set_defaults(func=cmd_data)
@@ -267,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     upsample.add_argument("-o", "--output", required=True, help="output .wav/.flac for one input, else a folder")
     upsample.add_argument("--mode", choices=["model", "sbr", "sinc"], default="model", help="default: model")
     upsample.add_argument("--bit-depth", type=int, choices=[16, 24], default=16, help="output PCM bits (default 16)")
-    upsample.add_argument("--max-minutes", type=float, default=60.0, help="refuse longer inputs (default 60)")
+    upsample.add_argument("--max-minutes", type=bounded(float, 0.001, 10000), default=60.0,
+                          help="refuse longer inputs (default 60)")
     upsample.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     upsample.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     upsample.set_defaults(func=cmd_upsample)
@@ -277,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any length and rate)")
     reconstruct.add_argument("-o", "--output", required=True, help="output .wav for one input, else a folder")
     reconstruct.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
-    reconstruct.add_argument("--pitch", type=int, help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
+    reconstruct.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"),
+                             help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
     reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     reconstruct.set_defaults(func=cmd_reconstruct)
@@ -285,12 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="notes from a timbre model's latent space or a note generator")
     generate.add_argument("--model", default="cvae",
                           help=f"checkpoint name: {', '.join(models)}, gan, cdecoder (default cvae)")
-    generate.add_argument("--pitch", type=int, nargs="+", help="MIDI pitches (default 60)")
+    generate.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"), nargs="+",
+                          help="MIDI pitches (default 60)")
     generate.add_argument("--family", nargs="+", help="instrument families: start from their centroids")
-    generate.add_argument("--velocity", type=int, help="MIDI velocity 1-127: moves the latent towards its notes")
+    generate.add_argument("--velocity", type=bounded(int, 1, 127, "a MIDI velocity"),
+                          help="MIDI velocity 1-127: moves the latent towards its notes")
     generate.add_argument("--latent", help="slider values in std units along the PCA directions, e.g. 1.5,-0.5")
-    generate.add_argument("--temperature", type=float, default=1.0, help="spread of random latents (default 1)")
-    generate.add_argument("--seed", type=int, default=0, help="seed of the random latent (default 0)")
+    generate.add_argument("--temperature", type=bounded(float, 0, 100), default=1.0,
+                          help="spread of random latents (default 1)")
+    generate.add_argument("--seed", type=SEED, default=0, help="seed of the random latent (default 0)")
     generate.add_argument("-o", "--output", required=True, help="output .wav, or a folder for several notes")
     generate.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     generate.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
@@ -299,7 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help and --version (0), or argparse's one-line refusal (2)
+        return stop.code
     try:
         args.func(args)
     except UserError as error:

@@ -6,7 +6,8 @@ A checkpoint is a folder ``<name>/`` holding ``config.json`` (the model's typed 
 - by default the repository's own ``checkpoints/`` folder;
 - a Hub model repo when ``$HUMMINGFACE_WEIGHTS`` (or ``--weights``) says ``org/name[@revision]``. Its tree
   is laid out exactly like ``checkpoints/`` (that is what ``push`` uploads), and it is fetched with
-  ``huggingface_hub.snapshot_download``, so the usual cache, ``HF_HUB_OFFLINE=1`` and tokens all apply;
+  ``huggingface_hub.snapshot_download``, so the usual cache, ``HF_ENDPOINT``, ``HF_HUB_OFFLINE=1`` and
+  tokens all apply: downloaded when the Hub answers, read from the cache when it does not;
 - any local folder with the same layout, given as a path.
 
 Only safetensors are ever read -- never pickles -- and loading is strict: a missing or unexpected tensor
@@ -26,6 +27,7 @@ from typing import Any, ClassVar, get_type_hints
 import torch
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -94,6 +96,22 @@ class WeightsSource:
             raise UserError(f"No checkpoint {name!r} with {CONFIG_NAME} and {WEIGHTS_NAME} in {self}; found: {found}.")
         return folder
 
+    def fetch(self, names: Iterable[str]) -> dict[str, Path]:
+        """The checkpoints among ``names`` that the source holds, downloaded first from a Hub repo.
+
+        A Hub repo is brought up to date when the Hub answers and read from the local cache when it does
+        not (or when ``HF_HUB_OFFLINE=1``); only these checkpoints' configs and safetensors are fetched.
+
+        Raises:
+            UserError: a Hub repo that can neither be downloaded nor found in the cache, or refused.
+        """
+        names = list(names)
+        root = None
+        if self.folder is None:
+            patterns = [f"{name}/*{suffix}" for name in names for suffix in (".json", ".safetensors")]
+            root = self._snapshot(allow_patterns=patterns)
+        return {name: folder for name, folder in self.available(root).items() if name in names}
+
     def available(self, root: Path | None = None) -> dict[str, Path]:
         """Checkpoint names found, without touching the network (a Hub repo counts only if cached)."""
         if root is None:
@@ -121,6 +139,8 @@ class WeightsSource:
             ) from None
         except HfHubHTTPError as error:
             raise UserError(f"The Hub refused weights {self}: {str(error).splitlines()[0]}") from None
+        except OSError as error:  # a full disk or an unwritable HF_HOME
+            raise UserError(f"Weights {self} cannot be stored in the Hugging Face cache ({error}).") from None
 
 
 class Pretrained(nn.Module):
@@ -173,12 +193,20 @@ class Pretrained(nn.Module):
         """Load a checkpoint folder laid out as ``save_pretrained`` writes it."""
         folder = Path(folder)
         config = read_config(folder / CONFIG_NAME, cls.config_class, cls.model_type)
-        model = cls(config)
+        try:
+            model = cls(config)
+        except (TypeError, ValueError, OverflowError, RuntimeError) as error:  # sizes of the wrong type or range
+            raise UserError(
+                f"{folder / CONFIG_NAME} does not describe a {cls.model_type} model that can be built "
+                f"({_first_line(error)})."
+            ) from None
         try:
             load_model(model, str(folder / WEIGHTS_NAME), strict=True)
         except RuntimeError as error:  # safetensors reports every missing/unexpected key; keep the first line
+            raise UserError(f"{folder / WEIGHTS_NAME} does not match its config: {_first_line(error)}") from None
+        except (SafetensorError, OSError) as error:  # truncated, empty or not safetensors at all
             raise UserError(
-                f"{folder / WEIGHTS_NAME} does not match its config: {str(error).splitlines()[0]}"
+                f"{folder / WEIGHTS_NAME} is not a readable safetensors file ({_first_line(error)})."
             ) from None
         model.checkpoint_dir = folder
         return model.to(get_device(device)).eval()
@@ -190,6 +218,8 @@ def read_config(path: Path, config_class: type, model_type: str):
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise UserError(f"{path} is not a readable JSON config ({error}).") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} holds a JSON {type(data).__name__}, not a config object.")
     found_type = data.pop("model_type", None)
     if found_type != model_type:
         raise UserError(f"{path} describes a {found_type!r} model, not {model_type!r}.")
@@ -227,6 +257,8 @@ def dataclass_from_dict(config_class: type, data: dict[str, Any], source: Path |
             value = dataclass_from_dict(hint, value, source)
         elif isinstance(value, list):
             value = tuple(value)  # configs hold tuples (immutable defaults); JSON has only lists
+        if hint in (int, float, bool, str) and not _fits(value, hint):
+            raise UserError(f"{source} gives {key} = {value!r}, which is not a {hint.__name__}.")
         values[key] = value
     return config_class(**values)
 
@@ -268,6 +300,17 @@ def push(repo_id: str, folder: Path | None = None, dry_run: bool = False, privat
     except HfHubHTTPError as error:
         raise UserError(f"The Hub refused the upload to {repo_id}: {str(error).splitlines()[0]}") from None
     return files
+
+
+def _fits(value: Any, hint: type) -> bool:
+    """Whether a JSON value is of a config field's simple type (an int is a fine float; a bool is no int)."""
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) and (hint is bool or not isinstance(value, bool))
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _hidden(parts: Iterable[str]) -> bool:

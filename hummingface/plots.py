@@ -3,6 +3,9 @@
 Spectrograms are coloured straight from a dB array through a matplotlib colormap (no figure: a few
 milliseconds, so the Designer's picture keeps up with its sliders). The Explorer map is a real figure with
 axes; :class:`MapView` remembers where its axes sit in the image so that a click's pixel maps back to data.
+
+Figures are plain ``matplotlib.figure.Figure`` objects drawn on their own Agg canvas, never pyplot: pyplot
+keeps global state (the current figure, a registry of open figures) that request threads would share.
 """
 
 from __future__ import annotations
@@ -103,15 +106,12 @@ def latent_map(
     points: np.ndarray, family: np.ndarray, x_label: str, y_label: str, title: str
 ) -> tuple[np.ndarray, MapView]:
     """Scatter of ``points`` ``(N, 2)`` coloured by NSynth family ``(N,)`` -> (picture ``(480, 640, 3)``, view)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     width, height = MAP_SIZE
-    figure = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    figure = _figure(width / 100, height / 100)
     axes = figure.add_axes((0.09, 0.1, 0.68, 0.82))
-    colours = [*plt.get_cmap("tab10").colors, "black"]  # 11 families, 11 distinct colours
+    colours = [*colormaps["tab10"].colors, "black"]  # 11 families, 11 distinct colours
     for index, name in enumerate(FAMILIES):
         chosen = family == index
         if chosen.any():
@@ -122,7 +122,6 @@ def latent_map(
     picture = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
     box = axes.get_window_extent()  # display pixels, origin bottom-left
     view = MapView(axes.get_xlim(), axes.get_ylim(), box.x0, height - box.y1, box.width, box.height)
-    plt.close(figure)
     return picture, view
 
 
@@ -137,12 +136,8 @@ def ring(picture: np.ndarray, centre: tuple[float, float], radius: float = 8.0, 
 
 def fidelity_plot(fidelity: np.ndarray, n_sliders: int, title: str) -> np.ndarray:
     """Cumulative explained variance against the number of PCA directions -> picture ``(300, 480, 3)``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(4.8, 3.0), dpi=100, constrained_layout=True)
+    figure = _figure(4.8, 3.0, layout="constrained")
+    axes = figure.add_subplot()
     count = np.arange(1, len(fidelity) + 1)
     axes.plot(count, fidelity, lw=1.5)
     axes.axhline(0.95, color="grey", ls="--", lw=1)
@@ -151,5 +146,14 @@ def fidelity_plot(fidelity: np.ndarray, n_sliders: int, title: str) -> np.ndarra
     axes.legend(loc="lower right")
     figure.canvas.draw()
     picture = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(figure)
     return picture
+
+
+def _figure(width_inches: float, height_inches: float, **kwargs):
+    """A figure on its own Agg canvas at 100 dpi (no pyplot): freed with its last reference, safe per thread."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width_inches, height_inches), dpi=100, **kwargs)
+    FigureCanvasAgg(figure)
+    return figure

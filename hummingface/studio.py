@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hummingface.audio import audio_info, read_audio, to_int16, write_audio
+from hummingface.audio import audio_info, read_audio, to_int16
+from hummingface.cli_args import MAX_SEED, number
 from hummingface.constants import MAX_UPLOAD_SECONDS
 from hummingface.data.gm import FAMILIES
 from hummingface.errors import UserError
@@ -34,6 +36,9 @@ from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_
 
 TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
 GENERATOR_MODELS = ("gan", "cdecoder")
+PICTURE_SECONDS = 30.0  # the Upsampler's pictures and bandwidth measure show at most this much of a file
+MAX_STD = 10.0  # slider values beyond this many standard deviations are refused (the app's sliders span ±4)
+MAX_MAPS = 16  # Explorer maps kept (least recently used dropped): about 1 MB each
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 NOTES_DIR_ENV = "HUMMINGFACE_NOTES"  # the note corpus root, for the Explorer's original notes
@@ -120,13 +125,17 @@ class Studio:
         self.generators = generators or {}
         self.upsampler = upsampler
         self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
-        self._maps: dict[tuple[str, int, int], tuple[np.ndarray, MapView]] = {}
+        self._maps: OrderedDict[tuple[str, int, int], tuple[np.ndarray, MapView]] = OrderedDict()  # LRU
 
     @classmethod
     def load(cls, weights: str | None = None, device: str | torch.device | None = None) -> Studio:
-        """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``)."""
+        """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``).
+
+        A Hub repo is downloaded when the Hub answers, else read from the local cache (see
+        :meth:`~hummingface.hub.WeightsSource.fetch`); neither is one :class:`UserError` sentence.
+        """
         source = WeightsSource.resolve(weights)
-        found = source.available()
+        found = source.fetch((*TIMBRE_MODELS, *GENERATOR_MODELS, "upsampler"))
         timbres = {name: Timbre.from_folder(found[name], device) for name in TIMBRE_MODELS if name in found}
         generators = {}
         if any(name in found for name in GENERATOR_MODELS):
@@ -137,15 +146,17 @@ class Studio:
             }
         upsampler = None
         if "upsampler" in found:
-            from hummingface.upsampling import load_upsampler
+            from hummingface.models.upsampler import Upsampler
 
-            upsampler = load_upsampler(weights, device)
+            upsampler = Upsampler.from_folder(found["upsampler"], device)
+        if not timbres:
+            raise UserError(f"No timbre model ({', '.join(TIMBRE_MODELS)}) was found in the weights {source}.")
         return cls(timbres, generators, upsampler)
 
     # -- Designer -------------------------------------------------------------------------------------
 
     def timbre(self, name: str) -> Timbre:
-        if name not in self.timbres:
+        if not isinstance(name, str) or name not in self.timbres:
             raise UserError(f"No {name!r} model is loaded; choose from {', '.join(self.timbres)}.")
         return self.timbres[name]
 
@@ -163,12 +174,15 @@ class Studio:
             base: the latent ``(D,)`` the sliders move away from, e.g. an encoded sound (default: the mean).
         """
         timbre = self.timbre(model)
-        values = [float(v) for v in list(sliders)[: timbre.n_sliders]]
-        base_latent = torch.tensor(list(base), dtype=torch.float32) if base is not None else None
-        if base_latent is not None and base_latent.shape != (timbre.latent_size,):
-            base_latent = None  # a latent from another model: start from the mean instead
+        values = [number(v, "A slider value", -MAX_STD, MAX_STD) for v in _sequence_of(sliders)[: timbre.n_sliders]]
+        pitch = number(pitch, "Pitch", 0, 127, integer=True)
+        base_latent = None
+        if base is not None:
+            base_latent = torch.tensor([number(v, "A latent value") for v in _sequence_of(base)], dtype=torch.float32)
+            if base_latent.shape != (timbre.latent_size,):
+                base_latent = None  # a latent from another model: start from the mean instead
         latent = timbre.from_sliders(values, base=base_latent)
-        audio = timbre.decode(latent, pitch=int(pitch))
+        audio = timbre.decode(latent, pitch=pitch)
         return Design(playable(audio, SAMPLE_RATE), spectrogram_image(audio, SAMPLE_RATE), latent, values)
 
     def slider_values(self, model: str, latent: torch.Tensor | Sequence[float]) -> list[float]:
@@ -185,18 +199,18 @@ class Studio:
 
     def randomise(self, model: str, seed: int) -> torch.Tensor:
         """A seeded random latent ``(D,)`` from the model's latent distribution."""
-        return self.timbre(model).random_latent(int(seed))
+        return self.timbre(model).random_latent(number(seed, "Seed", 0, MAX_SEED, integer=True))
 
     def morph(self, model: str, a: str, b: str, mix: float, pitch: int | None = None) -> tuple[torch.Tensor, int]:
         """Two sounds -> (the latent ``mix`` of the way from A to B, A's pitch unless given)."""
         latent_a, pitch_a = self.start_from(model, a, pitch)
         latent_b, _ = self.start_from(model, b, pitch_a)
-        return interpolate(latent_a, latent_b, float(np.clip(mix, 0.0, 1.0))), pitch_a
+        return interpolate(latent_a, latent_b, number(mix, "Mix", 0.0, 1.0)), pitch_a
 
     # -- Note Generator --------------------------------------------------------------------------------
 
     def generator(self, name: str):
-        if name not in self.generators:
+        if not isinstance(name, str) or name not in self.generators:
             available = ", ".join(self.generators) or "none (no gan or cdecoder checkpoint)"
             raise UserError(f"No {name!r} note generator is loaded; available: {available}.")
         return self.generators[name]
@@ -212,10 +226,15 @@ class Studio:
         """
         generator = self.generator(model)
         chords = {"note": (0,), "scale": (0, 2, 4, 5, 7, 9, 11, 12), "chord": (0, 4, 7)}
-        if play not in chords:
+        if not isinstance(play, str) or play not in chords:
             raise UserError(f"Unknown play mode {play!r}; choose {', '.join(chords)}.")
-        pitches = [int(pitch) + step for step in chords[play]]
-        notes = generator.audio(generator.features(pitches, family, int(velocity), int(seed)))  # (B, samples)
+        if not isinstance(family, str) or family not in FAMILIES:
+            raise UserError(f"Unknown family {family!r}; choose from {', '.join(FAMILIES)}.")
+        pitch = number(pitch, "Pitch", 0, 127, integer=True)
+        velocity = number(velocity, "Velocity", 1, 127, integer=True)
+        seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
+        pitches = [pitch + step for step in chords[play]]  # the generator refuses pitches it was not trained on
+        notes = generator.audio(generator.features(pitches, family, velocity, seed))  # (B, samples)
         if play == "scale":
             audio = _sequence(list(notes), SAMPLE_RATE // 2)
         else:
@@ -224,47 +243,70 @@ class Studio:
 
     def surprise(self, model: str, seed: int) -> tuple[int, str, int]:
         """A seeded random (pitch, family, velocity) for "Surprise me": a pitch the family was trained on."""
-        pitch, family = self.generator(model).surprise_labels(int(seed))
-        velocity = int(np.random.default_rng(int(seed)).choice((50, 75, 100, 127)))
+        seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
+        pitch, family = self.generator(model).surprise_labels(seed)
+        velocity = int(np.random.default_rng(seed).choice((50, 75, 100, 127)))
         return pitch, family, velocity
 
     # -- Upsampler -------------------------------------------------------------------------------------
 
     def describe_upload(self, path: str | os.PathLike) -> str:
-        """One line about an upload: rate, channels, length and measured bandwidth (reads and checks the file)."""
+        """One line about an upload: rate, channels, length and measured bandwidth (checks the file; reads at
+        most its first :data:`PICTURE_SECONDS` to measure)."""
         info = audio_info(path)
-        audio, sr = read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)
+        if info.duration > MAX_UPLOAD_SECONDS:
+            read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)  # raises the one-sentence refusal
+        head = _head(path, PICTURE_SECONDS)
+        channels = "stereo" if info.channels == 2 else f"{info.channels} channel(s)"
         return (
-            f"{sr} Hz, {'stereo' if audio.shape[0] == 2 else f'{audio.shape[0]} channel(s)'}, "
-            f"{audio.shape[1] / sr:.1f} s, {info.format}; measured bandwidth {bandwidth_hz(audio, sr) / 1000:.1f} kHz"
+            f"{info.samplerate} Hz, {channels}, {info.duration:.1f} s, {info.format}; "
+            f"measured bandwidth {bandwidth_hz(head, info.samplerate) / 1000:.1f} kHz"
         )
 
     def upsample(
-        self, path: str | os.PathLike, mode: str = "model", out_dir: str | os.PathLike | None = None,
+        self, path: str | os.PathLike, mode: str, out_dir: str | os.PathLike,
         progress: Callable[[float], None] | None = None,
-    ) -> tuple[Audio, Path, np.ndarray, str]:
-        """An upload -> (44.1 kHz audio, the written 44.1 kHz WAV, before/after spectrograms, a description).
+    ) -> tuple[Path, np.ndarray, str]:
+        """An upload -> (the written 44.1 kHz WAV, before/after spectrograms of its start, a description).
+
+        Streams like the CLI (:func:`hummingface.upsampling.upsample_file`): memory holds the 8-kHz input and
+        one chunk, not the file; only the first :data:`PICTURE_SECONDS` of the result are kept, for the picture.
 
         Args:
             mode: ``model`` (learned), ``sbr`` or ``sinc`` (baselines, to compare).
-            out_dir: where the WAV is written (default: a fresh temporary folder).
+            out_dir: the folder the WAV is written to (the app passes Gradio's cache, which it cleans).
             progress: called with the fraction done, 0-1.
         """
-        import tempfile
+        from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, read_narrow, stream, write_pieces
 
-        from hummingface.upsampling import upsample
-
+        if mode not in ("model", "sbr", "sinc"):
+            raise UserError(f"Unknown upsampling mode {mode!r}; choose model, sbr or sinc.")
         if mode == "model" and self.upsampler is None:
             raise UserError("The learned upsampler is not loaded; choose the sbr or sinc mode.")
-        audio, sr = read_audio(path, max_seconds=MAX_UPLOAD_SECONDS)
-        result, out_sr = upsample(audio, sr, mode=mode, model=self.upsampler, progress=progress)
-        folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="hummingface-"))
-        target = folder / f"{Path(path).stem}-44k1-{mode}.wav"
-        write_audio(target, result, out_sr)
-        before = spectrogram_image(audio, sr, max_hz=out_sr / 2, width=600)
-        after = spectrogram_image(result, out_sr, max_hz=out_sr / 2, width=600)
-        note = f"{mode}: {sr} Hz -> {out_sr} Hz, {result.shape[1] / out_sr:.1f} s; left: before, right: after"
-        return playable(result, out_sr), target, side_by_side([before, after]), note
+        if not isinstance(path, (str, os.PathLike)):
+            raise UserError("Upload a clip first.")
+        narrow = read_narrow(path, MAX_UPLOAD_SECONDS)
+        head: list[np.ndarray] = []
+
+        def keep_head(pieces):
+            kept = 0
+            for piece in pieces:
+                if kept < PICTURE_SECONDS * OUTPUT_RATE:
+                    head.append(piece[:, : int(PICTURE_SECONDS * OUTPUT_RATE) - kept].copy())
+                    kept += head[-1].shape[1]
+                yield piece
+
+        target = Path(out_dir) / f"{Path(path).stem}-44k1-{mode}.wav"
+        pieces = stream(narrow, mode, model=self.upsampler, progress=progress or False)
+        write_pieces(keep_head(pieces), target, narrow.shape[0])
+        shown = narrow[:, : int(PICTURE_SECONDS * INPUT_RATE)]
+        before = spectrogram_image(shown, INPUT_RATE, max_hz=OUTPUT_RATE / 2, width=600)
+        after = spectrogram_image(np.concatenate(head, axis=1), OUTPUT_RATE, max_hz=OUTPUT_RATE / 2, width=600)
+        seconds = narrow.shape[1] / INPUT_RATE
+        shown_note = f"first {PICTURE_SECONDS:.0f} s shown" if seconds > PICTURE_SECONDS else "all shown"
+        note = (f"{mode}: {INPUT_RATE} Hz -> {OUTPUT_RATE} Hz, {seconds:.1f} s; "
+                f"left: before, right: after ({shown_note})")
+        return target, side_by_side([before, after]), note
 
     # -- Latent Explorer -------------------------------------------------------------------------------
 
@@ -275,31 +317,41 @@ class Studio:
     def explore_map(self, model: str, x_component: int = 1, y_component: int = 2) -> tuple[np.ndarray, MapView]:
         """The PCA map of the model's Explorer notes on two principal components (1-based), coloured by family.
 
-        Drawn once per (model, axes) and kept: a click only rings the chosen point on a copy.
+        Drawn once per (model, axes) and kept (the :data:`MAX_MAPS` most recently used): a click only rings the
+        chosen point on a copy.
         """
         timbre = self.timbre(model)
         space = timbre.latent
         if space is None:
             raise UserError(f"The {model} checkpoint has no latent.safetensors, so there is no map to explore.")
         components = self.axes_choices(model)
+        x_component = number(x_component, "A principal component", integer=True)
+        y_component = number(y_component, "A principal component", integer=True)
         for component in (x_component, y_component):
-            if int(component) not in components:
+            if component not in components:
                 raise UserError(f"Principal component {component} is not on offer; choose 1-{components[-1]}.")
-        key = (model, int(x_component), int(y_component))
+        key = (model, x_component, y_component)
         if key not in self._maps:
             coords = self._coordinates(model, int(x_component), int(y_component))
             self._maps[key] = latent_map(
                 coords, space.point_family.numpy(), f"PC {x_component} (std)", f"PC {y_component} (std)",
                 f"{model}: {len(coords)} validation notes",
             )
+            while len(self._maps) > MAX_MAPS:
+                self._maps.popitem(last=False)
+        self._maps.move_to_end(key)
         return self._maps[key]
 
     def explore(self, model: str, x_component: int, y_component: int, pixel: Sequence[float]) -> Explored:
         """A click on the map at image ``pixel`` (x, y) -> the nearest note: labels, reconstruction and original."""
         timbre = self.timbre(model)
         picture, view = self.explore_map(model, x_component, y_component)
-        data = view.to_data(float(pixel[0]), float(pixel[1]))
-        coords = self._coordinates(model, int(x_component), int(y_component))
+        x_component, y_component = int(x_component), int(y_component)  # checked by explore_map
+        pixel = _sequence_of(pixel)
+        if len(pixel) != 2:
+            raise UserError("A click is two pixel coordinates, x and y.")
+        data = view.to_data(*(number(p, "A pixel coordinate", -1e6, 1e6) for p in pixel))
+        coords = self._coordinates(model, x_component, y_component)
         index = int(np.argmin(((coords - np.asarray(data)) ** 2).sum(axis=1)))
         space = timbre.latent
         latent = space.point_latents[index]
@@ -359,3 +411,27 @@ def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.nda
             part[-fade:] *= ramp[: len(part[-fade:])]
         out[i * step : i * step + len(part)] += part
     return out
+
+
+def _sequence_of(values: object) -> list:
+    """``values`` as a list, refusing what is not a sequence of values (a number, text, a mapping)."""
+    if isinstance(values, (str, bytes, dict)) or not isinstance(values, Sequence | np.ndarray | torch.Tensor):
+        raise UserError(f"Expected a list of numbers, not {type(values).__name__}.")
+    return list(values)
+
+
+def _head(path: str | os.PathLike, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of an audio file, float32 ``(channels, samples)`` at its own rate."""
+    import soundfile as sf
+
+    from hummingface.audio import AudioError, quiet_stderr
+
+    info = audio_info(path)
+    try:
+        with quiet_stderr():
+            audio = sf.read(str(path), frames=int(seconds * info.samplerate), dtype="float32", always_2d=True)[0]
+    except (sf.LibsndfileError, RuntimeError):
+        raise AudioError(f"{path} is truncated or corrupt and cannot be decoded.") from None
+    if not len(audio) or not np.isfinite(audio).all():
+        raise AudioError(f"{path} holds no finite audio samples.")
+    return audio.T

@@ -13,21 +13,23 @@ How the pipeline treats the signal:
 - **Input band.** Any rate is accepted; audio is first brought to 8 kHz (soxr), so content above 4 kHz in
   the file is replaced, not kept. The result is sinc-resampled to 44.1 kHz, and everything below
   ``pass_below_hz`` (3.8 kHz) is that resampled input, untouched: the generated band is added on top of it
-  only above 3.8 kHz, cross-fading in over 3.8-4 kHz.
+  only above 3.8 kHz, cross-fading in over 3.8-4 kHz, and an exact complementary FIR crossover
+  (:func:`crossover_highpass`) removes what the STFT edit leaks below 3.8 kHz.
 - **Stereo and more channels** are extended jointly, as mid and side (more channels: the mid and each
   channel's difference from it). The mid drives the model's gains; the tilt is fitted on all signals
   together; the side is replicated with the *same* gains. So the high band pans like the band it was copied
   from, identical channels stay identical, and a silent channel stays silent (two independent mono passes
   would invent panning).
-- **Long files** run in overlapping chunks (30 s by default) with a second of context on each side and
+- **Long files** run in overlapping chunks (20 s by default) with a second of context on each side and
   raised-cosine cross-fades of half a second, so memory is bounded by the chunk, not the file, and joins
-  are seamless. Chunk edges sit on multiples of 80 samples at 8 kHz (441 at 44.1 kHz), so every chunk is
+  are seamless. Files are read and narrowed to 8 kHz block by block (:func:`read_narrow`) and written
+  chunk by chunk (:func:`write_pieces`): the CLI and the app share this path (:func:`upsample_file`).
+  Chunk edges sit on multiples of 80 samples at 8 kHz (441 at 44.1 kHz), so every chunk is
   resampled on the same sample grid.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -38,126 +40,19 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
-from torch import nn
 
+from hummingface.band_replication import OUTPUT_RATE, BandReplication
 from hummingface.errors import UserError
 
 if TYPE_CHECKING:
     from hummingface.models.upsampler import Upsampler
 
 INPUT_RATE = 8000
-OUTPUT_RATE = 44100
 MODES = ("model", "sbr", "sinc")
 GRID = 80  # samples at 8 kHz that map onto a whole number of samples (441) at 44.1 kHz
 CHUNK_SECONDS = 20.0
 
 ProgressCallback = Callable[[float], None]
-
-
-class BandReplication(nn.Module):
-    """Blind spectral band replication on a complex STFT ``(..., bins, frames)`` at 44.1 kHz.
-
-    Target bins at and above ``pass_below_hz`` are filled with copies of the source band
-    ``[source_low_hz, source_high_hz)`` translated up by whole patch widths. The patch width is a multiple
-    of ``n_fft / hop_length`` bins, so a translated partial keeps advancing its phase coherently from frame to
-    frame (the translation's phase rotation per hop is a whole number of turns): the copy is itself a
-    consistent STFT of a frequency-shifted signal. A block that starts ``offset`` samples into a longer
-    signal gets the phase the copy would have had in one piece, so chunks of a long file agree.
-
-    Each copied bin is scaled by the spectral tilt of the low band, extrapolated from the source frequency
-    to the target frequency. The tilt is a least-squares line through the log power of three octave bands
-    (0.5-1, 1-2 and 2-3.7 kHz) against log frequency, per frame, after smoothing the band powers over
-    ``smooth_frames`` frames; it is fitted on the sum over channels, so all channels share it.
-
-    Args:
-        n_fft, hop_length: the STFT the spectra come from (44.1 kHz).
-        pass_below_hz: first frequency that is generated; bins below are left as they are.
-        crossfade_hz: width of the cross-fade from the input to the generated band, above ``pass_below_hz``.
-        source_low_hz, source_high_hz: the band that is copied up (rounded to a whole patch width).
-    """
-
-    def __init__(
-        self,
-        n_fft: int = 1024,
-        hop_length: int = 256,
-        sample_rate: int = OUTPUT_RATE,
-        pass_below_hz: float = 3800.0,
-        crossfade_hz: float = 200.0,
-        source_low_hz: float = 1800.0,
-        source_high_hz: float = 3700.0,
-        smooth_frames: int = 21,
-        max_slope: float = 0.0,
-        min_slope: float = -2.0,
-    ) -> None:
-        super().__init__()
-        bin_hz = sample_rate / n_fft
-        n_bins = n_fft // 2 + 1
-        step = max(1, n_fft // hop_length)
-        self.low_bin = math.ceil(pass_below_hz / bin_hz)  # first generated bin
-        self.n_high = n_bins - self.low_bin
-        source_high = int(source_high_hz // bin_hz)
-        width = max(step, round((source_high_hz - source_low_hz) / bin_hz / step) * step)
-        source_low = source_high - width
-        if source_low < 1 or source_high > self.low_bin:
-            raise ValueError("The source band must lie inside the passed-through band.")
-        target = torch.arange(self.low_bin, n_bins)
-        source = source_low + (target - source_low) % width  # shifted down by whole patch widths
-        freqs = torch.arange(n_bins) * bin_hz
-        self.n_fft = n_fft
-        self.register_buffer("source_index", source, persistent=False)
-        self.register_buffer("shift", target - source, persistent=False)
-        # Octaves from each copy's source to its target: the tilt (bels per octave) times this is its gain.
-        self.register_buffer("octaves", torch.log2(freqs[target] / freqs[source]), persistent=False)
-        ramp = ((freqs[target] - pass_below_hz) / crossfade_hz).clamp(0, 1)
-        self.register_buffer("fade_in", torch.sin(0.5 * math.pi * ramp) ** 2, persistent=False)
-        edges = [500.0, 1000.0, 2000.0, min(source_high_hz, pass_below_hz)]
-        bands = torch.zeros(3, n_bins)
-        for index, (low, high) in enumerate(itertools.pairwise(edges)):
-            bands[index, (freqs >= low) & (freqs < high)] = 1.0
-        bands = bands[:, : int(bands.nonzero()[:, 1].max()) + 1]  # only the bins the fit reads
-        self.register_buffer("bands", bands / bands.sum(dim=1, keepdim=True), persistent=False)
-        centres = torch.log2(torch.tensor([math.sqrt(a * b) for a, b in itertools.pairwise(edges)]))
-        self.register_buffer("centres", centres - centres.mean(), persistent=False)
-        self.smooth_frames, self.min_slope, self.max_slope = smooth_frames, min_slope, max_slope
-
-    def tilt(self, spec: torch.Tensor) -> torch.Tensor:
-        """Fitted spectral slope in bels (log10 power) per octave: ``(B, S, bins, frames)`` -> ``(B, frames)``."""
-        low = spec[:, :, : self.bands.shape[1]]
-        power = (low.real.square() + low.imag.square()).sum(dim=1)  # (B, bins, frames), all signals together
-        band_power = torch.einsum("nk,bkf->bnf", self.bands, power)
-        if self.smooth_frames > 1:
-            kernel = torch.ones(3, 1, self.smooth_frames, device=spec.device) / self.smooth_frames
-            padded = nn.functional.pad(band_power, (self.smooth_frames // 2,) * 2, mode="replicate")
-            band_power = nn.functional.conv1d(padded, kernel, groups=3)
-        log_power = band_power.clamp_min(1e-10).log10()
-        slope = torch.einsum("n,bnf->bf", self.centres, log_power) / self.centres.square().sum()
-        return slope.clamp(self.min_slope, self.max_slope)
-
-    def gains(self, spec: torch.Tensor) -> torch.Tensor:
-        """The tilt's magnitude gain for each copied bin: ``(B, S, bins, frames)`` -> ``(B, n_high, frames)``."""
-        return torch.pow(10.0, 0.5 * self.tilt(spec)[:, None, :] * self.octaves[None, :, None])
-
-    def extend(self, spec: torch.Tensor, gains: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """The spectrum with its high band cross-faded into the copy scaled by ``gains``.
-
-        Args:
-            spec: ``(B, S, bins, frames)`` complex; unchanged below ``pass_below_hz``.
-            gains: ``(B, n_high, frames)`` real magnitude gains, the same for every signal.
-            offset: the block's first sample in the whole signal (the copy is a shift by ``shift`` bins,
-                ``x[n] * exp(2i pi shift n / n_fft)``, whose phase depends on where ``n`` counts from).
-
-        Returns:
-            ``(B, S, bins, frames)`` complex.
-        """
-        turns = (self.shift * (offset % self.n_fft)) % self.n_fft / self.n_fft
-        rotation = torch.polar(self.fade_in, 2 * math.pi * turns.float())  # fade-in folded into the rotation
-        copy = spec[:, :, self.source_index] * (gains * rotation[:, None])[:, None]
-        high = spec[:, :, self.low_bin :] * (1 - self.fade_in)[:, None] + copy
-        return torch.cat([spec[:, :, : self.low_bin], high], dim=2)
-
-    def forward(self, spec: torch.Tensor, offset: int = 0) -> torch.Tensor:
-        """Blind band replication: ``(B, S, bins, frames)`` -> the same with the tilted copy above 3.8 kHz."""
-        return self.extend(spec, self.gains(spec), offset)
 
 
 def to_mid_side(audio: np.ndarray) -> np.ndarray:
@@ -198,12 +93,17 @@ class Extender:
             self.stft, self.replication, self.device = STFT(1024, 256), BandReplication(), torch.device(device)
             self.stft.to(self.device)
             self.replication.to(self.device)
+        self.highpass = crossover_highpass(self.replication.pass_below_hz, self.replication.crossfade_hz)
 
     @torch.inference_mode()
     def __call__(self, block: np.ndarray, offset: int = 0) -> np.ndarray:
         """``(C, N)`` sinc-upsampled audio at 44.1 kHz that starts at sample ``offset`` of the whole signal ->
-        the same with its high band generated. Below 3.8 kHz the output is the input (STFT and inverse are
-        exact there, to float precision)."""
+        the same with its high band generated.
+
+        The STFT edit leaks a little below 3.8 kHz (each frame's gains change from hop to hop, and the window
+        smears every bin), so only its high-passed difference is kept: ``block + highpass(extended - block)``,
+        which is ``lowpass(block) + highpass(extended)`` for the complementary pair. Below 3.8 kHz the
+        output is the input to within the filter's stop band (-100 dB)."""
         channels, length = block.shape
         # Frames on the whole signal's grid (multiples of the hop), whatever the block's start: chunks agree.
         pad = offset % self.stft.hop_length
@@ -214,7 +114,35 @@ class Extender:
         else:
             spec = self.replication(spec, offset - pad)
         signals = self.stft.inverse(spec[0], length=pad + length)[:, pad:].cpu().numpy()
-        return from_mid_side(signals, channels)
+        change = from_mid_side(signals, channels) - block
+        return block + _filter(change, self.highpass)
+
+
+def crossover_highpass(stop_hz: float, width_hz: float, attenuation_db: float = 100.0) -> np.ndarray:
+    """Linear-phase FIR high-pass (odd length, centred: no delay): stop band below ``stop_hz``, pass band from
+    ``stop_hz + width_hz``, at 44.1 kHz, float32 ``(taps,)``.
+
+    It is the unit impulse minus a Kaiser-window low-pass (length and window shape from Kaiser's formulas for
+    ``attenuation_db``), so the two add up to the identity exactly: an exact complementary crossover.
+    """
+    transition = 2 * math.pi * width_hz / OUTPUT_RATE  # radians per sample
+    taps = math.ceil((attenuation_db - 7.95) / (2.285 * transition)) | 1  # odd: symmetric about its centre
+    beta = 0.1102 * (attenuation_db - 8.7)
+    time = np.arange(taps) - taps // 2
+    cutoff = (stop_hz + width_hz / 2) / OUTPUT_RATE  # cycles per sample
+    lowpass = 2 * cutoff * np.sinc(2 * cutoff * time) * np.kaiser(taps, beta)
+    highpass = -lowpass / lowpass.sum()  # unit gain at 0 Hz for the low-pass
+    highpass[taps // 2] += 1.0
+    return highpass.astype(np.float32)
+
+
+def _filter(signals: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """``(C, N)`` convolved with the centred odd-length FIR ``taps`` (zero-padded edges), by FFT: ``(C, N)``."""
+    size = signals.shape[-1] + len(taps) - 1
+    fast = 1 << (size - 1).bit_length()
+    spectrum = np.fft.rfft(signals, fast, axis=-1) * np.fft.rfft(taps, fast)
+    start = len(taps) // 2
+    return np.fft.irfft(spectrum, fast, axis=-1)[:, start : start + signals.shape[-1]].astype(np.float32)
 
 
 def load_upsampler(weights: str | None = None, device: str | torch.device | None = None) -> Upsampler:
@@ -274,23 +202,68 @@ def upsample_file(
 ) -> Path:
     """Upsample an audio file into a 44.1 kHz WAV or FLAC, writing chunk by chunk.
 
-    Only the 8-kHz input and one chunk are ever held in memory (the file is read once, whole, and narrowed),
-    so a 10-minute stereo file needs a few hundred MB on top of the model.
+    The file is read and narrowed to 8 kHz block by block (:func:`read_narrow`), then upsampled and written
+    one chunk at a time (:func:`write_pieces`), so memory holds the 8-kHz input and one chunk, never the
+    file at its own rate or the 44.1 kHz result: about 40 MB plus a chunk for a 10-minute stereo file.
 
     Raises:
         AudioError: the source is not usable audio, or the target cannot be written.
     """
-    from hummingface.audio import WRITE_FORMATS, WRITE_SUBTYPES, AudioError, read_audio
+    narrow = read_narrow(source, max_seconds)
+    pieces = stream(narrow, mode, device, progress, model, weights)
+    return write_pieces(pieces, target, narrow.shape[0], bit_depth)
+
+
+def read_narrow(source: str | os.PathLike, max_seconds: float | None = None, block_seconds: float = 10.0) -> np.ndarray:
+    """An audio file at any rate -> float32 ``(channels, samples)`` at 8 kHz, read and resampled block by block.
+
+    Raises:
+        AudioError: missing, not audio, corrupt, truncated, too long, or non-finite samples.
+    """
+    from hummingface.audio import AudioError, audio_info, quiet_stderr, read_audio
+
+    info = audio_info(source)
+    if info.samplerate == INPUT_RATE:
+        return read_audio(source, max_seconds=max_seconds)[0]  # already narrow: as small as it gets
+    if max_seconds is not None and info.duration > max_seconds:
+        read_audio(source, max_seconds=max_seconds)  # raises the usual one-sentence refusal
+    resampler = soxr.ResampleStream(info.samplerate, INPUT_RATE, info.channels, dtype="float32", quality="HQ")
+    parts, frames = [], 0
+    try:
+        with quiet_stderr():
+            for block in sf.blocks(str(source), blocksize=int(block_seconds * info.samplerate), dtype="float32",
+                                   always_2d=True):
+                if not np.isfinite(block).all():
+                    raise AudioError(f"{source} contains NaN or infinite sample values.")
+                frames += len(block)
+                parts.append(resampler.resample_chunk(block))
+            parts.append(resampler.resample_chunk(np.zeros((0, info.channels), np.float32), last=True))
+    except (sf.LibsndfileError, RuntimeError):
+        raise AudioError(f"{source} is truncated or corrupt and cannot be decoded.") from None
+    if frames < 0.9 * info.frames or frames == 0:
+        raise AudioError(f"{source} is truncated: it decodes to less audio than its header announces.")
+    narrow = np.empty((info.channels, sum(len(part) for part in parts)), dtype=np.float32)
+    position = 0
+    while parts:  # one copy at a time: the parts are released as they are copied
+        part = parts.pop(0)
+        narrow[:, position : position + len(part)] = part.T
+        position += len(part)
+    return narrow
+
+
+def write_pieces(
+    pieces: Iterator[np.ndarray], target: str | os.PathLike, channels: int, bit_depth: int = 16
+) -> Path:
+    """Write consecutive float pieces ``(channels, n)`` at 44.1 kHz into a WAV or FLAC, one at a time."""
+    from hummingface.audio import WRITE_FORMATS, WRITE_SUBTYPES, AudioError
 
     target = Path(target)
     if target.suffix.lower() not in WRITE_FORMATS:
         raise AudioError(f"{target} must end in .wav or .flac to be written.")
-    narrow, _ = read_audio(source, sample_rate=INPUT_RATE, max_seconds=max_seconds)
-    pieces = stream(narrow, mode, device, progress, model, weights)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         subtype, file_format = WRITE_SUBTYPES[bit_depth], WRITE_FORMATS[target.suffix.lower()]
-        with sf.SoundFile(str(target), "w", OUTPUT_RATE, narrow.shape[0], subtype, format=file_format) as file:
+        with sf.SoundFile(str(target), "w", OUTPUT_RATE, channels, subtype, format=file_format) as file:
             for piece in pieces:
                 file.write(np.clip(piece, -1.0, 1.0).T)
     except (OSError, sf.LibsndfileError) as error:
@@ -310,9 +283,8 @@ def stream(
     """8-kHz audio ``(C, N)`` -> consecutive finished pieces ``(C, n)`` of the 44.1 kHz result."""
     if mode not in MODES:
         raise UserError(f"Unknown upsampling mode {mode!r}; choose from {', '.join(MODES)}.")
-    if mode == "sinc":
-        yield _resample(narrow, INPUT_RATE, OUTPUT_RATE)
-        _report(progress, 1.0)
+    if mode == "sinc":  # chunked too, so that memory stays bounded by the chunk in every mode
+        yield from iter_chunks(narrow, lambda block, offset: block, progress, chunk_seconds)
         return
     if mode == "model" and model is None:
         model = load_upsampler(weights, device)

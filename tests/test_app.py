@@ -5,6 +5,7 @@ import os
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -106,3 +107,59 @@ def test_app_sets_offline_defaults_without_overriding_the_user(monkeypatch):
     monkeypatch.delenv("GRADIO_ANALYTICS_ENABLED", raising=False)
     importlib.reload(app)
     assert os.environ["HF_HUB_OFFLINE"] == "0" and os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
+
+
+def test_upsample_writes_only_where_it_is_told(tiny_weights, tmp_path, monkeypatch):
+    import tempfile
+
+    from hummingface.studio import Studio
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where a stray mkdtemp/NamedTemporaryFile would land
+    studio = Studio.load(str(tiny_weights), "cpu")
+    target, _, _ = studio.upsample(EXAMPLE, "sbr", tmp_path / "out")
+    assert target.parent == tmp_path / "out" and list(scratch.iterdir()) == []
+
+
+def test_the_app_cleans_gradios_cache(tiny_weights):
+    import app
+    from hummingface.studio import Studio
+
+    demo = app.build_app(Studio.load(str(tiny_weights), "cpu"))
+    frequency, age = demo.delete_cache
+    assert 0 < frequency <= age <= 3600
+
+
+def test_explorer_maps_are_lru_bounded(tiny_weights, monkeypatch):
+    import hummingface.studio
+    from hummingface.studio import Studio
+
+    monkeypatch.setattr(hummingface.studio, "MAX_MAPS", 2)
+    studio = Studio.load(str(tiny_weights), "cpu")
+    for axes in [(1, 2), (2, 1), (1, 2), (2, 3)]:
+        studio.explore_map("cvae", *axes)
+    assert list(studio._maps) == [("cvae", 1, 2), ("cvae", 2, 3)]  # (2, 1) was the least recently used
+
+
+def test_pictures_never_touch_pyplot():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from hummingface.plots import latent_map, fidelity_plot, spectrogram_image; "
+        "latent_map(np.random.randn(20, 2), np.arange(20) % 11, 'x', 'y', 't'); "
+        "fidelity_plot(np.linspace(0.5, 1, 8), 3, 't'); spectrogram_image(np.zeros(4000), 16000); "
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
+
+
+def test_uploads_longer_than_ten_minutes_are_refused(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    long = tmp_path / "long.wav"
+    sf.write(long, np.zeros(601 * 8000, dtype=np.int16), 8000, subtype="PCM_16")
+    with pytest.raises(AppError, match="limit is 10"):
+        client.predict(handle_file(str(long)), "sinc", api_name="/upsample")

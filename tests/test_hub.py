@@ -161,3 +161,92 @@ def test_device_choice(monkeypatch):
             get_device("cuda")
     with pytest.raises(UserError, match="Unknown device"):
         get_device("quantum")
+
+
+# -- the real download path, against a local stand-in for the Hub ------------------------------------------------
+
+
+def hub_env(hub_url: str | None, home: Path) -> dict:
+    """A child's environment: a fresh HF_HOME, online, the Hub at ``hub_url`` (or at a closed port)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_CACHE", "HF_HUB_OFFLINE", "HUMMINGFACE_WEIGHTS")}
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens, the connection is refused at once
+    return {**env, "HF_HOME": str(home), "HF_ENDPOINT": hub_url or closed, "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_ETAG_TIMEOUT": "5", "HF_HUB_DOWNLOAD_TIMEOUT": "10", "HUMMINGFACE_DEVICE": "cpu"}
+
+
+FETCH = ("from hummingface.hub import WeightsSource; "
+         "print(sorted(WeightsSource.resolve('acme/tiny').fetch(['cvae', 'gan'])))")
+
+
+def test_weights_are_downloaded_then_read_from_the_cache(tiny_weights, tmp_path):
+    from local_hub import LocalHub
+
+    home = tmp_path / "hf-home"
+    with LocalHub(tiny_weights, ("acme/tiny",)) as hub:
+        online = subprocess.run([sys.executable, "-c", FETCH], capture_output=True, text=True, timeout=120,
+                                env=hub_env(hub.url, home), cwd=Path(__file__).parent.parent)
+        assert online.returncode == 0, online.stderr
+        assert online.stdout.strip() == "['cvae', 'gan']" and hub.hits >= 4  # config + weights of each
+    downloaded = {p.name for p in (home / "hub" / "models--acme--tiny" / "snapshots").glob("*/*")}
+    assert downloaded == {"cvae", "gan"}  # only what was asked for
+    offline = subprocess.run([sys.executable, "-c", FETCH], capture_output=True, text=True, timeout=120,
+                             env=hub_env(None, home), cwd=Path(__file__).parent.parent)
+    assert offline.returncode == 0 and offline.stdout.strip() == "['cvae', 'gan']", offline.stderr
+
+
+def test_app_without_hub_or_cache_fails_with_one_sentence(tmp_path):
+    env = {**hub_env(None, tmp_path / "empty-home"), "HUMMINGFACE_WEIGHTS": "acme/tiny"}
+    result = subprocess.run([sys.executable, "app.py"], capture_output=True, text=True, timeout=120, env=env,
+                            cwd=Path(__file__).parent.parent)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "cannot be reached" in result.stderr
+
+
+def serve_app(folder: Path, env: dict, timeout: float = 180.0):
+    """Start ``folder/app.py`` on a free port; returns (process, url) once it answers."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=folder, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the app exited: {process.stderr.read()}")
+        try:
+            urllib.request.urlopen(url + "config", timeout=2)
+            return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    raise AssertionError("the app did not answer in time")
+
+
+def design_through_the_app(folder: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    """Fresh HF_HOME + local Hub: the app at ``folder`` downloads the weights and answers /design."""
+    import soundfile as sf
+    from gradio_client import Client
+    from local_hub import LocalHub
+
+    with LocalHub(tiny_weights, ("acme/tiny",)) as hub:
+        env = {**hub_env(hub.url, tmp_path / "hf-home"), "HUMMINGFACE_WEIGHTS": "acme/tiny",
+               "GRADIO_ANALYTICS_ENABLED": "False"}
+        process, url = serve_app(folder, env)
+        try:
+            assert hub.hits > 0
+            client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+            audio, _ = client.predict(api_name="/design")
+            assert sf.info(audio).frames == 64000
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_app_downloads_hub_weights_and_serves(tiny_weights, tmp_path):
+    design_through_the_app(Path(__file__).parent.parent, tiny_weights, tmp_path)

@@ -105,18 +105,19 @@ def parse_int_list(text: str, name: str, low: int, high: int) -> tuple[int, ...]
     Raises:
         UserError: on bad syntax or values out of range.
     """
-    values: set[int] = set()
+    spans = []
     try:
         for part in text.split(","):
             first, _, last = part.strip().partition("-")
-            start, stop = int(first), int(last or first)
-            if start > stop:
-                raise ValueError
-            values.update(range(start, stop + 1))
+            spans.append((int(first), int(last or first)))
     except ValueError:
         raise UserError(f"--{name} {text!r} is not a list of numbers or ranges like 21-108 or 25,50,75.") from None
-    if min(values) < low or max(values) > high:
+    # Checked before a range is expanded: 1-10**12 must not fill memory.
+    if any(start > stop for start, stop in spans):
+        raise UserError(f"--{name} {text!r} has a range that runs backwards; write it low-high, e.g. 21-108.")
+    if any(start < low or stop > high for start, stop in spans):
         raise UserError(f"--{name} {text!r} must lie within {low}-{high}.")
+    values = {value for start, stop in spans for value in range(start, stop + 1)}
     return tuple(sorted(values))
 
 

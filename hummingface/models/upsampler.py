@@ -1,6 +1,6 @@
 """The learned band extension behind ``upsample(mode="model")``: gains over a spectral band replication.
 
-The network never invents phase or fine structure. :class:`~hummingface.upsampling.BandReplication` supplies a
+The network never invents phase or fine structure. :class:`~hummingface.band_replication.BandReplication` supplies a
 phase-coherent copy of the 1.8-3.7 kHz band in every patch above 3.8 kHz; the network predicts, for every
 generated STFT bin and frame, a log-magnitude gain on that copy, from the log power spectrum of the low band
 (AP-BWE and AERO also work on the STFT; this is the cheapest member of that family). With its last layer
@@ -22,9 +22,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from hummingface.band_replication import OUTPUT_RATE, BandReplication
 from hummingface.dsp import STFT
 from hummingface.hub import Pretrained
-from hummingface.upsampling import OUTPUT_RATE, BandReplication
 
 LOG_FLOOR = 1e-8  # power floor of the features, as in the AERO/AP-BWE LSD
 
