@@ -127,20 +127,20 @@ def test_broken_checkpoints_exit_2_with_one_line(broken, damage, command, capsys
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
 
 
-# The train command is being rewritten (hummingface/train/**) in parallel; these pin what it must do. The cases
-# marked xfail still end in a traceback on this branch: their fix belongs to that rewrite.
-TRAIN_OWNED = pytest.mark.xfail(reason="train's own parsing, fixed in the train engine rewrite", strict=False)
 TRAIN = [
-    pytest.param(["train", "cvae", "--out", "o", "--channels", "4,x"], marks=TRAIN_OWNED),  # ValueError
+    ["train", "cvae", "--out", "o", "--channels", "4,x"],
     ["train", "cvae", "--out", "o", "--channels", "4"],
-    pytest.param(["train", "cvae", "--out", "o", "--epochs", "-1"], marks=TRAIN_OWNED),  # trains 0 steps, exit 0
-    pytest.param(["train", "cvae", "--out", "o", "--lr", "nan"], marks=TRAIN_OWNED),  # ValueError from the optimiser
-    pytest.param(["train", "cvae", "--out", "o", "--seed", HUGE], marks=TRAIN_OWNED),  # overflow in manual_seed
-    pytest.param(["train", "cvae", "--out", "o", "--latent-size", "0"], marks=TRAIN_OWNED),  # IndexError
+    ["train", "cvae", "--out", "o", "--channels", "4,0,4,4,4"],
+    ["train", "cvae", "--out", "o", "--epochs", "-1"],
+    ["train", "cvae", "--out", "o", "--lr", "nan"],
+    ["train", "cvae", "--out", "o", "--seed", HUGE],
+    ["train", "cvae", "--out", "o", "--latent-size", "0"],
+    ["train", "gan", "--out", "o", "--batch-size", "0"],
+    ["train", "cvae", "--out", "o", "--minutes", "inf"],
 ]
 
 
-@pytest.mark.parametrize("argv", TRAIN, ids=[" ".join(getattr(a, "values", [a])[0][4:]) for a in TRAIN])
+@pytest.mark.parametrize("argv", TRAIN, ids=[" ".join(a[1:2] + a[4:]) for a in TRAIN])
 def test_bad_train_arguments_exit_2_with_one_line(argv, corpus, capsys, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.chdir(tmp_path)  # a real (tiny) corpus: the argument must be refused, not the data
     code, err = run_cli([*argv, "--data", str(corpus), "--max-steps", "1", "--valid-notes", "2"], capsys)
@@ -156,7 +156,6 @@ def test_train_init_with_broken_folders(broken, damage, capsys, tmp_path):
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
 
 
-@TRAIN_OWNED
 @pytest.mark.parametrize("damage", ["truncated", "bad-json"])
 def test_train_resume_with_a_malformed_train_config(broken, damage, capsys, tmp_path):
     data = tmp_path / "data"

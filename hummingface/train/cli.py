@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hummingface.cli_args import SEED, bounded
 from hummingface.errors import UserError
 
 TIMBRE_MODELS = ("ae", "vae", "mog-vae", "cvae")
@@ -17,6 +18,9 @@ MODELS = (*TIMBRE_MODELS, "gan", "cdecoder", "upsampler", "family-classifier")
 # Flag destinations that are named differently in the train configs.
 CONFIG_NAMES = {"lr": "learning_rate", "kl_warmup": "kl_warmup_steps", "d_lr": "d_learning_rate"}
 MODEL_FLAGS = ("latent_size", "channels", "pitch_temperature", "width", "blocks")  # -> the model's own config
+# argparse types that refuse, in one sentence, what no run could use (a count below 1, a negative rate, nan).
+COUNT = bounded(int, 1)
+AMOUNT = bounded(float, 0)
 
 
 class ModelParser(argparse.ArgumentParser):
@@ -49,30 +53,30 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         parser = models.add_parser(name, help=helps[name], description=f"Train the {name} ({helps[name]}).")
         _engine_flags(parser, name)
         if name in TIMBRE_MODELS:
-            parser.add_argument("--latent-size", type=int, help="latent dimensions (default 64)")
+            parser.add_argument("--latent-size", type=COUNT, help="latent dimensions (default 64)")
             parser.add_argument("--channels", help="conv channels at 128..8 frames, five numbers")
-            parser.add_argument("--valid-notes", type=int, help="validation notes per checkpoint (default 2048)")
+            parser.add_argument("--valid-notes", type=COUNT, help="validation notes per checkpoint (default 2048)")
             parser.add_argument("--init", help="start from this checkpoint folder's weights, e.g. checkpoints/cvae")
             if name != "ae":
-                parser.add_argument("--beta", type=float, help="final KL weight (default 0.1)")
-                parser.add_argument("--kl-warmup", type=int, help="steps over which beta rises from 0 (default 2000)")
+                parser.add_argument("--beta", type=AMOUNT, help="final KL weight (default 0.1)")
+                parser.add_argument("--kl-warmup", type=bounded(int, 0), help="steps over which beta rises from 0 (default 2000)")
             if name != "cvae":
-                parser.add_argument("--pitch-temperature", type=float,
+                parser.add_argument("--pitch-temperature", type=bounded(float, 0.01),
                                     help="softmax temperature of the pitch read-out when decoding (default 1.3)")
         elif name in ("gan", "cdecoder"):
             parser.add_argument("--channels", help="conv channels at 128..8 frames, five numbers")
-            parser.add_argument("--valid-notes", type=int, help="validation notes per checkpoint (default 512)")
+            parser.add_argument("--valid-notes", type=COUNT, help="validation notes per checkpoint (default 512)")
             parser.add_argument("--init", help="cvae checkpoint to warm-start from (default checkpoints/cvae; 'none')")
             if name == "gan":
-                parser.add_argument("--latent-size", type=int, help="latent dimensions (default 64)")
-                parser.add_argument("--d-lr", type=float, help="the discriminator's learning rate (default 2e-4)")
+                parser.add_argument("--latent-size", type=COUNT, help="latent dimensions (default 64)")
+                parser.add_argument("--d-lr", type=AMOUNT, help="the discriminator's learning rate (default 2e-4)")
                 parser.add_argument("--train-decoder", action="store_true", default=None,
                                     help="the game also tunes the decoder (default: the mixture prior only)")
         elif name == "upsampler":
-            parser.add_argument("--crop-seconds", type=float, help="length of each training crop (default 1.5)")
-            parser.add_argument("--valid-clips", type=int, help="validation clips scored per checkpoint (default 12)")
-            parser.add_argument("--width", type=int, help="channels of the conv trunk (default 160)")
-            parser.add_argument("--blocks", type=int, help="ConvNeXt blocks (default 6)")
+            parser.add_argument("--crop-seconds", type=bounded(float, 0.1, 60), help="length of each training crop (default 1.5)")
+            parser.add_argument("--valid-clips", type=COUNT, help="validation clips scored per checkpoint (default 12)")
+            parser.add_argument("--width", type=COUNT, help="channels of the conv trunk (default 160)")
+            parser.add_argument("--blocks", type=COUNT, help="ConvNeXt blocks (default 6)")
         parser.set_defaults(func=cmd_train)
 
 
@@ -82,17 +86,17 @@ def _engine_flags(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--data", help=f"{data} (default: data/music or data/notes-fluidr3)")
     parser.add_argument("--out", required=True, help=f"checkpoint folder, e.g. checkpoints/{name}")
     if name != "upsampler":
-        parser.add_argument("--epochs", type=int, help="passes over the training notes")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
-    parser.add_argument("--minutes", type=float, help="stop after this much training time (the LR anneals over it)")
-    parser.add_argument("--batch-size", type=int, help="global batch: split evenly over the processes")
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--seed", type=int, help="seed for init, data order and noise (default 0)")
-    parser.add_argument("--limit", type=int, help="use only this many items per split (smoke tests)")
-    parser.add_argument("--checkpoint-minutes", type=float, help="save this often")
+        parser.add_argument("--epochs", type=COUNT, help="passes over the training notes")
+    parser.add_argument("--max-steps", type=COUNT, help="stop after this many steps")
+    parser.add_argument("--minutes", type=AMOUNT, help="stop after this much training time (the LR anneals over it)")
+    parser.add_argument("--batch-size", type=COUNT, help="global batch: split evenly over the processes")
+    parser.add_argument("--lr", type=AMOUNT, help="peak learning rate")
+    parser.add_argument("--seed", type=SEED, help="seed for init, data order and noise (default 0)")
+    parser.add_argument("--limit", type=COUNT, help="use only this many items per split (smoke tests)")
+    parser.add_argument("--checkpoint-minutes", type=AMOUNT, help="save this often")
     parser.add_argument("--precision", choices=["fp32", "bf16"], help="bf16: forward passes under autocast")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (per process)")
+    parser.add_argument("--threads", type=COUNT, help="CPU threads for torch (per process)")
     parser.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
 
 
@@ -133,6 +137,8 @@ def _model_changes(args: argparse.Namespace, model_config_class) -> dict:
             changes["channels"] = tuple(int(c) for c in args.channels.split(","))
         except ValueError:
             raise UserError(f"--channels {args.channels!r} must be comma-separated integers.") from None
+        if min(changes["channels"]) < 1:
+            raise UserError(f"--channels {args.channels!r} must all be at least 1.")
     if getattr(args, "pitch_temperature", None) is not None:
         changes["pitch_temperature"] = args.pitch_temperature
     if getattr(args, "width", None) is not None:

@@ -84,7 +84,13 @@ class TrainConfig:
     @classmethod
     def load(cls, folder: Path):
         path = Path(folder) / TRAIN_CONFIG_NAME
-        return dataclass_from_dict(cls, json.loads(path.read_text()), path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(f"{path} cannot be read as JSON ({error}).") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path} does not hold a JSON object of training settings.")
+        return dataclass_from_dict(cls, data, path)
 
 
 @dataclasses.dataclass
