@@ -59,7 +59,8 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--init", help="start from this checkpoint folder's weights, e.g. checkpoints/cvae")
             if name != "ae":
                 parser.add_argument("--beta", type=AMOUNT, help="final KL weight (default 0.1)")
-                parser.add_argument("--kl-warmup", type=bounded(int, 0), help="steps over which beta rises from 0 (default 2000)")
+                parser.add_argument("--kl-warmup", type=bounded(int, 0),
+                                    help="steps over which beta rises from 0 (default 2000)")
             if name != "cvae":
                 parser.add_argument("--pitch-temperature", type=bounded(float, 0.01),
                                     help="softmax temperature of the pitch read-out when decoding (default 1.3)")
@@ -73,7 +74,8 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
                 parser.add_argument("--train-decoder", action="store_true", default=None,
                                     help="the game also tunes the decoder (default: the mixture prior only)")
         elif name == "upsampler":
-            parser.add_argument("--crop-seconds", type=bounded(float, 0.1, 60), help="length of each training crop (default 1.5)")
+            parser.add_argument("--crop-seconds", type=bounded(float, 0.1, 60),
+                                help="length of each training crop (default 1.5)")
             parser.add_argument("--valid-clips", type=COUNT, help="validation clips scored per checkpoint (default 12)")
             parser.add_argument("--width", type=COUNT, help="channels of the conv trunk (default 160)")
             parser.add_argument("--blocks", type=COUNT, help="ConvNeXt blocks (default 6)")
