@@ -42,7 +42,7 @@ def find_loop(
         max_lengths: loop lengths tried, spread evenly over the allowed ones (each costs one pass over the note).
     """
     x = np.asarray(audio, dtype=np.float64)
-    lo, hi = (int(round(t * sample_rate)) for t in region)
+    lo, hi = (round(t * sample_rate) for t in region)
     hi = min(hi, len(x) - 1)
     period = sample_rate / max(f0_hz, 1.0)
     half = max(int(window_s * sample_rate) // 2, int(period))
@@ -96,20 +96,26 @@ def played(audio: np.ndarray, loop: Loop, samples: int) -> np.ndarray:
     return np.concatenate([audio[: loop.end + 1], np.tile(body, repeats)])[:samples]
 
 
-def seam_click_db(audio: np.ndarray, seams: np.ndarray, sample_rate: int, cutoff_hz: float = 3000.0) -> np.ndarray:
+def seam_click_db(audio: np.ndarray, seams: np.ndarray, sample_rate: int, cutoff_hz: float = 3000.0,
+                  floor_db: float = -60.0) -> np.ndarray:
     """How much a seam stands out: high-passed energy in the 5 ms around each seam over that of the surrounding
     50 ms, in dB (``(n_seams,)``; a click shows as several dB, a clean seam as about 0).
+
+    The surrounding high-passed energy is floored at ``floor_db`` below the surrounding full-band energy: a pure
+    tone has almost nothing above the cutoff, and a seam 60 dB under the note is inaudible, not a click.
     """
     from scipy.signal import butter, sosfiltfilt
 
+    x = np.asarray(audio, dtype=np.float64)
     sos = butter(4, min(cutoff_hz, 0.4 * sample_rate), "highpass", fs=sample_rate, output="sos")
-    high = sosfiltfilt(sos, np.asarray(audio, dtype=np.float64)) ** 2
+    high = sosfiltfilt(sos, x) ** 2
     near, around = int(0.0025 * sample_rate), int(0.025 * sample_rate)
     out = []
     for seam in np.asarray(seams, dtype=int):
         if seam - around < 0 or seam + around > len(high):
             continue
         inner = high[seam - near : seam + near].mean()
-        outer = np.concatenate([high[seam - around : seam - near], high[seam + near : seam + around]]).mean()
-        out.append(10 * np.log10((inner + 1e-20) / (outer + 1e-20)))
+        outside = np.r_[seam - around : seam - near, seam + near : seam + around]
+        floor = (x[outside] ** 2).mean() * 10 ** (floor_db / 10)
+        out.append(10 * np.log10((inner + floor + 1e-20) / (high[outside].mean() + floor + 1e-20)))
     return np.asarray(out)
