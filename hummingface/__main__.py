@@ -385,6 +385,21 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     render_command(args)
 
+
+def cmd_name_sliders(args: argparse.Namespace) -> None:
+    """Name what each slider of a timbre model does; writes slider_names.json beside its weights."""
+    from hummingface.instruments.names import name_sliders, save_names
+    from hummingface.models.timbre import Timbre
+
+    model = Timbre.load(args.model, weights=args.weights, device=args.device)
+    if model.latent is None or model.folder is None:
+        raise UserError(f"The {args.model} checkpoint has no latent.safetensors, so it has no sliders to name.")
+    names = name_sliders(model, count=args.bases, seed=args.seed)
+    path = save_names(names, model.folder)
+    for entry in names["sliders"]:
+        print(f"  {entry['slider']:2d} · {entry['label'] or '(no clear effect)'}")
+    print(f"Wrote {path}.")
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hummingface", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hummingface {__version__}")
@@ -514,6 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("songs", nargs="+", metavar="SONG.mid", help="standard MIDI files (up to 30 minutes)")
     render.add_argument("-o", "--output", required=True, help="output .wav for one song, else a folder")
     render.set_defaults(func=cmd_render)
+    names = commands.add_parser("name-sliders", help="name what each slider of a timbre model does to the sound")
+    names.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
+    names.add_argument("--bases", type=int, default=50, help="random base sounds each slider is moved from (50)")
+    names.add_argument("--seed", type=int, default=0, help="seed of the base sounds (default 0)")
+    names.add_argument("--weights", help="a checkpoint folder tree (default: checkpoints/)")
+    names.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    names.set_defaults(func=cmd_name_sliders)
     return parser
 
 
