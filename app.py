@@ -20,6 +20,7 @@ for _name, _value in OFFLINE.items():
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
+import hummingface  # noqa: E402
 from hummingface.data.gm import FAMILIES  # noqa: E402
 from hummingface.errors import UserError  # noqa: E402
 from hummingface.instruments.export import FORMATS  # noqa: E402
@@ -29,7 +30,7 @@ from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
 
 MAX_FILE_SIZE = "200mb"  # a 10-minute 44.1 kHz stereo WAV is 106 MB
 SLIDER_RANGE = 4.0  # sliders span ±4 standard deviations
-WEB = Path(__file__).resolve().parent / "hummingface" / "web"  # the keyboard's HTML, CSS and JS
+WEB = Path(hummingface.__file__).resolve().parent / "web"  # the keyboard's HTML, CSS and JS
 
 
 def _gpu(fn):
