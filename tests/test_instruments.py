@@ -233,3 +233,77 @@ def test_export_bad_flags_give_one_sentence_and_exit_2(tiny_weights, tmp_path, f
     result = run_cli("export", "--weights", str(tiny_weights), *flags, "-o", str(tmp_path / "x"), "--device", "cpu")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+# -- the app's side: keyboard payload, named sliders, mutate ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def studio(tiny_weights):
+    from hummingface.studio import Studio
+
+    return Studio.load(str(tiny_weights), "cpu")
+
+
+def test_keyboard_payload_is_one_layer_of_decodable_samples(studio):
+    import base64
+    import io
+    import json
+
+    import soundfile as sf
+
+    from hummingface.instruments.source import Design
+
+    payload = json.loads(studio.keyboard(Design(model="gan", family="organ"), pitches=(48, 60), step=6))
+    assert [s["root"] for s in payload["samples"]] == [48, 54, 60] and payload["rate"] == SR
+    audio, rate = sf.read(io.BytesIO(base64.b64decode(payload["samples"][0]["flac"])))
+    assert rate == SR and len(audio) > SR // 2
+    for sample in payload["samples"]:
+        if sample["loop"] is not None:
+            assert 0 < sample["loop"][0] < sample["loop"][1] <= len(audio) / SR + 4
+
+
+def test_mutate_is_a_small_seeded_step_within_range(studio):
+    start = [3.9] + [0.0] * 15
+    first, again = studio.mutate("cvae", start, seed=5), studio.mutate("cvae", start, seed=5)
+    assert first == again and len(first) == studio.n_sliders("cvae")
+    assert max(abs(a - b) for a, b in zip(first, start, strict=False)) < 2.5 and max(first) <= 4.0
+    assert studio.mutate("cvae", start, seed=6) != first
+
+
+def test_name_sliders_command_writes_names_the_studio_shows(tiny_weights, tmp_path):
+    import json
+    import shutil
+
+    from hummingface.studio import Studio
+
+    shutil.copytree(tiny_weights / "vae", tmp_path / "vae")
+    result = run_cli("name-sliders", "--model", "vae", "--weights", str(tmp_path), "--bases", "6", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    names = json.loads((tmp_path / "vae" / "slider_names.json").read_text())
+    assert len(names["sliders"]) == Studio.load(str(tmp_path), "cpu").n_sliders("vae")
+    for entry in names["sliders"]:
+        assert all(term["agreement"] >= 0.9 for term in entry["named"]) and len(entry["named"]) <= 2
+    names["sliders"][0]["label"] = "brighter, shorter decay"
+    (tmp_path / "vae" / "slider_names.json").write_text(json.dumps(names))
+    assert Studio.load(str(tmp_path), "cpu").slider_labels("vae")[0] == "1 · brighter, shorter decay"
+
+
+def test_descriptors_move_the_way_their_words_say():
+    from hummingface.instruments.descriptors import describe
+
+    t = np.arange(3 * SR) / SR
+    dull = np.sin(2 * np.pi * 220 * t)
+    bright = dull + 0.5 * np.sin(2 * np.pi * 2200 * t)
+    noisy = dull + 0.3 * np.random.default_rng(0).normal(size=t.size)
+    vibrato = np.sin(2 * np.pi * 220 * t + 3 * np.sin(2 * np.pi * 5 * t))
+    decaying = dull * np.exp(-t * 4)
+    slow = dull * np.minimum(t / 0.5, 1)
+    inharmonic = dull + 0.7 * np.sin(2 * np.pi * 220 * 2.5 * t)
+    base = describe(dull, SR, 57)
+    assert describe(bright, SR, 57)["centroid"] > base["centroid"]
+    assert describe(noisy, SR, 57)["flatness"] > base["flatness"]
+    assert describe(vibrato, SR, 57)["vibrato"] > base["vibrato"] + 10
+    assert describe(decaying, SR, 57)["decay"] < base["decay"]
+    assert describe(slow, SR, 57)["attack"] > base["attack"] + 0.3
+    assert describe(inharmonic, SR, 57)["inharmonicity"] > base["inharmonicity"] + 0.2
