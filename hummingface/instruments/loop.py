@@ -57,9 +57,12 @@ def find_loop(
     if crossings.size == 0:
         crossings = np.arange(lo + half, hi - half, max(1, int(period)))
     square = np.concatenate([[0.0], np.cumsum(x * x)])
+    calm = local_click_db(x, sample_rate) <= 0.0
     best = None
     for length in lengths:
         starts = crossings[crossings + length + half < hi]
+        quiet = starts[calm[starts] & calm[starts + length]]
+        starts = quiet if quiet.size else starts
         if starts.size == 0:
             continue
         product = np.concatenate([[0.0], np.cumsum(x[:-length] * x[length:])])
@@ -71,6 +74,27 @@ def find_loop(
         if best is None or score[i] > best.correlation:
             best = Loop(int(starts[i]), int(starts[i] + length - 1), float(score[i]))
     return best
+
+
+def local_click_db(audio: np.ndarray, sample_rate: int, cutoff_hz: float = 3000.0) -> np.ndarray:
+    """``(samples,)``: high-passed energy in the 5 ms around each sample over that of the 50 ms around it (dB).
+
+    The note's own texture (a bow's grain, a decoder's frame edges) has such bursts too; a seam placed on one
+    would read as a click, so loops start and end where the note is locally calm (<= 0 dB).
+    """
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(4, min(cutoff_hz, 0.4 * sample_rate), "highpass", fs=sample_rate, output="sos")
+    high = np.concatenate([[0.0], np.cumsum(sosfiltfilt(sos, np.asarray(audio, dtype=np.float64)) ** 2)])
+    n = len(audio)
+
+    def mean_around(radius: int) -> np.ndarray:
+        index = np.arange(n)
+        lo, hi = np.clip(index - radius, 0, n), np.clip(index + radius, 0, n)
+        return (high[hi] - high[lo]) / np.maximum(hi - lo, 1)
+
+    inner, outer = mean_around(int(0.0025 * sample_rate)), mean_around(int(0.025 * sample_rate))
+    return 10 * np.log10((inner + 1e-20) / (outer + 1e-20))
 
 
 def crossfade(audio: np.ndarray, loop: Loop, fade: int) -> np.ndarray:
