@@ -6,9 +6,7 @@ On the shipped weights (DESIGN.md, "How we measure: instruments"):
 
 - **players**: the cvae's default design (the mean latent) and the gan (keyboard and organ, seed 0) are
   exported (24-96, every 3 semitones) and every key 30-90 that was *not* sampled is held 8 s (released at 8 s,
-  rendered to 9 s) through pysfizz (the .sfz) and FluidSynth (the .sf2) at 44.1 kHz. sfizz streams each
-  sample from disk on its first note and, under load, can miss it (silence after 0.5 s), as a DAW would not
-  after loading: every sample is played once before measuring. Pitch: median pyin f0
+  rendered to 9 s) through pysfizz (the .sfz) and FluidSynth (the .sf2) at 44.1 kHz. Pitch: median pyin f0
   of 1-3 s within ±0.5 semitone of the key. Beside it, the same measure on the sampled notes themselves (what
   the model gave the player). Sustain (sustaining sounds): the level at 6.8-7.2 s within 20 dB of 0.5-1.5 s.
   Seams: every loop seam inside the hold, placed from the loop points and the re-pitch ratio; a click is
@@ -77,8 +75,6 @@ def player_figures(instrument, folder: Path) -> dict:
     sfizz = pysfizz.Synth(sample_rate=SR)
     if not sfizz.load_sfz_file(folder / f"{instrument.name}.sfz"):
         raise RuntimeError("pysfizz could not load the exported .sfz")
-    for sample in instrument.samples:  # sfizz streams a sample from disk on its first note: load them all first
-        sfizz.render_note(sample.root, sample.velocity, len(sample.audio) / instrument.sample_rate + 0.1, 0.2)
     fluid = FluidRenderer(folder / f"{instrument.name}.sf2", SR, gain=0.5, effects=False)
     fluid.select(0, 0)
     roots = {s.root for s in instrument.samples}

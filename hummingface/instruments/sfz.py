@@ -3,7 +3,8 @@
 Sustaining sets loop with ``loop_mode=loop_sustain`` (loop while the key is held, then play on through the
 sample's own release); decaying ones are ``one_shot`` (they ring out whatever the note-off). Velocity is
 ``amp_veltrack=100`` (gain 20 log10((v/127)^2) dB) on top of any velocity layers, since every sample is
-loudness-matched.
+loudness-matched. ``hint_ram_based=1`` asks sfizz to hold the (small) samples in memory rather than stream them
+from disk, which under load could miss the start of a rarely played sample.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def sfz_text(instrument: Multisample, folder: str) -> str:
         f"// {instrument.name}: made with HummingFace ({len(instrument.samples)} samples at "
         f"{instrument.sample_rate} Hz)",
         "<control>",
-        f"default_path={folder}/",
+        f"default_path={folder}/ hint_ram_based=1",
         "<global>",
         f"loop_mode={mode} amp_veltrack=100 ampeg_attack=0.001 ampeg_release={instrument.release_s:g}",
     ]
