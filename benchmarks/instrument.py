@@ -8,7 +8,8 @@ On the shipped weights (DESIGN.md, "How we measure: instruments"):
   exported (24-96, every 3 semitones) and every key 30-90 that was *not* sampled is held 8 s (released at 8 s,
   rendered to 9 s) through pysfizz (the .sfz) and FluidSynth (the .sf2) at 44.1 kHz. Pitch: median pyin f0
   of 1-3 s within ±0.5 semitone of the key. Beside it, the same measure on the sampled notes themselves (what
-  the model gave the player). Sustain (sustaining sounds): the level at 6.8-7.2 s within 20 dB of 0.5-1.5 s.
+  the model gave the player), and for the gan the keys inside the pitch range its family was trained on.
+  Sustain (sustaining sounds): the level at 6.8-7.2 s within 20 dB of 0.5-1.5 s.
   Seams: every loop seam inside the hold, placed from the loop points and the re-pitch ratio; a click is
   high-passed (3 kHz) energy in the 5 ms around the seam more than 3 dB above the surrounding 50 ms.
 - **export speed** on the threads torch is given: a 25-pitch instrument (cvae, one layer) and 25 pitches x 4
@@ -175,7 +176,8 @@ def slider_name_figures(weights: str, count: int = 50, seed: int = 1) -> dict:
         if not path.is_file():
             continue
         names = json.loads(path.read_text())
-        changes = slider_changes(timbre, count=count, seed=seed)
+        named = [entry["slider"] - 1 for entry in names["sliders"] if entry["named"]]
+        changes = slider_changes(timbre, count=count, seed=seed, sliders=named)
         checks = []
         for entry in names["sliders"]:
             for term in entry["named"]:
@@ -207,6 +209,14 @@ def main() -> None:
             figures = player_figures(instrument, scratch / label.replace(" ", "_"))
             figures["sustaining"] = instrument.sustaining
             figures["sampled_notes_in_tune"] = sampled_pitch(instrument)
+            if design.model == "gan":  # the keys inside the pitch range the family was trained on
+                trained = source.generator.family_pitches(design.family)
+                keys = [k for k in KEYS if k not in {s.root for s in instrument.samples}]
+                for player in ("sfizz", "fluidsynth"):
+                    errors = [e for k, e in zip(keys, figures[player]["pitch_errors_st"], strict=True) if k in trained]
+                    figures[player]["trained_range"] = [trained.start, trained.stop - 1]
+                    figures[player]["pitch_within_half_semitone_trained_range"] = float(
+                        np.mean([e is not None and abs(e) <= 0.5 for e in errors])) if errors else None
             report["players"][label] = figures
             print(label, {k: v for k, v in figures.items() if k not in ("sfizz", "fluidsynth")},
                   {p: {k: v for k, v in figures[p].items() if k != "pitch_errors_st"} for p in ("sfizz", "fluidsynth")})

@@ -41,28 +41,29 @@ def decode_notes(timbre, latents: torch.Tensor, batch: int = 50) -> tuple[np.nda
     return np.concatenate(audio), np.concatenate(pitches)
 
 
-def slider_changes(timbre, count: int = 50, seed: int = 0, step: float = 1.0) -> list[dict[str, np.ndarray]]:
-    """Per slider, ``{descriptor: (count,)}`` changes from ``step`` std below to ``step`` std above each of
-    ``count`` random base sounds, plus ``"_spread"``: each descriptor's std over the base sounds."""
+def slider_changes(timbre, count: int = 50, seed: int = 0, step: float = 1.0,
+                   sliders: list[int] | None = None) -> dict[int, dict[str, np.ndarray]]:
+    """Per slider (0-based; default all), ``{descriptor: (count,)}`` changes from ``step`` std below to ``step``
+    std above each of ``count`` random base sounds, plus ``"_spread"``: each descriptor's std over the bases."""
     space = timbre.latent
     bases = space.random(torch.Generator().manual_seed(seed), count)
     sr = int(timbre.spectrogram.config.sample_rate)
     audio, pitches = decode_notes(timbre, bases)
     spread = {name: float(values.std() + 1e-12) for name, values in describe_many(audio, sr, pitches).items()}
-    changes = []
-    for k in range(space.n_sliders):
+    changes = {}
+    for k in range(space.n_sliders) if sliders is None else sliders:
         move = step * space.std[k] * space.components[k]
         audio, pitches = decode_notes(timbre, torch.cat([bases - move, bases + move]))
         described = describe_many(audio, sr, pitches)
-        changes.append({name: described[name][count:] - described[name][:count] for name in NAMES})
-        changes[-1]["_spread"] = spread
+        changes[k] = {name: described[name][count:] - described[name][:count] for name in NAMES}
+        changes[k]["_spread"] = spread
     return changes
 
 
 def name_sliders(timbre, count: int = 50, seed: int = 0, step: float = 1.0) -> dict:
     """The ``slider_names.json`` content for ``timbre`` (see the module docstring)."""
     sliders = []
-    for k, change in enumerate(slider_changes(timbre, count, seed, step)):
+    for k, change in slider_changes(timbre, count, seed, step).items():
         terms = []
         for name in NAMES:
             up = float((change[name] > 0).mean())
