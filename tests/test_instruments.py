@@ -227,7 +227,7 @@ def test_export_with_latent_and_single_velocity(tiny_weights, tmp_path):
 @pytest.mark.parametrize("flags", [
     ["--format", "mp3"], ["--pitches", "96-24"], ["--pitches", "low"], ["--step", "0"], ["--latent", "a,b"],
     ["--velocity", "200"], ["--model", "gan", "--latent", "1"], ["--model", "gan", "--family", "kazoo"],
-    ["--model", "gan", "--pitches", "10-20"], ["--name", "///"],
+    ["--model", "gan", "--pitches", "10-20"], ["--pitches", "0-12"], ["--name", "///"],
 ])
 def test_export_bad_flags_give_one_sentence_and_exit_2(tiny_weights, tmp_path, flags):
     result = run_cli("export", "--weights", str(tiny_weights), *flags, "-o", str(tmp_path / "x"), "--device", "cpu")

@@ -75,6 +75,9 @@ class TimbreSource(NoteSource):
     @torch.inference_mode()
     def render(self, pitches: Sequence[int], velocity: int = 100) -> np.ndarray:
         timbre, model = self.timbre, self.timbre.model
+        low, high = model.config.min_pitch, model.config.max_pitch
+        if not all(low <= p <= high for p in pitches):
+            raise UserError(f"The {timbre.name} model plays MIDI pitches {low}-{high}; choose --pitches within them.")
         pitch = torch.as_tensor(list(pitches), dtype=torch.long)
         latents = self.latent.expand(len(pitch), -1).clone()
         if timbre.conditional:
