@@ -392,6 +392,8 @@ def build_app(studio: Studio) -> gr.Blocks:
         @_gpu
         @_friendly
         def gen_keys(model, family, seed_value, velocity):
+            if not model:  # no note generator loaded: an empty keyboard, no error on page load
+                return ""
             return studio.keyboard(generated(model, family, seed_value), velocity=int(velocity))
 
         gr.on([gen_audio.change, demo.load], gen_keys, [gen_model, gen_family, gen_seed, gen_velocity], gen_keyboard,
