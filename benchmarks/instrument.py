@@ -236,7 +236,7 @@ def main() -> None:
         print("names", name, {k: v for k, v in figures.items() if k != "checks"})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2, default=float) + "\n")  # numpy scalars as plain numbers
     print(f"Wrote {out}.")
 
 

@@ -178,7 +178,7 @@ def sustains(audio: np.ndarray, sample_rate: int) -> bool:
         return float(part.mean()) if part.size else -200.0
 
     late, early = at(HOLD_SECONDS - 0.8, HOLD_SECONDS - 0.2), at(0.8, 1.4)
-    return late >= level.max() - 20 and late >= early - 6
+    return bool(late >= level.max() - 20 and late >= early - 6)
 
 
 def build_multisample(source: NoteSource, config: MultisampleConfig) -> Multisample:
@@ -190,7 +190,7 @@ def build_multisample(source: NoteSource, config: MultisampleConfig) -> Multisam
     layers = velocity_ranges(velocities) if source.velocity_layers else [(1, 127)]
     notes = {velocity: source.render(roots, velocity) for velocity in sorted(velocities)}
     raw = [note for velocity in sorted(velocities) for note in notes[velocity]]
-    sustaining = sum(sustains(note, sr) for note in raw) * 2 >= len(raw)
+    sustaining = bool(sum(sustains(note, sr) for note in raw) * 2 >= len(raw))
     samples = []
     for velocity, played in zip(sorted(velocities), layers, strict=True):
         for note, root, keys in zip(notes[velocity], roots, key_ranges(roots), strict=True):
