@@ -1,6 +1,7 @@
 """Instruments from designs, played back by real players: tuning, sustain, seams, speed, MIDI render, slider names.
 
-    OMP_NUM_THREADS=2 python benchmarks/instrument.py [--weights checkpoints] [--out docs/benchmarks/instrument.json]
+    OMP_NUM_THREADS=2 PYTHONPATH=. python benchmarks/instrument.py [--weights checkpoints]
+        [--out docs/benchmarks/instrument.json] [--sections players,speed,render,names]
 
 On the shipped weights (DESIGN.md, "How we measure: instruments"):
 
@@ -197,13 +198,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="checkpoints")
     parser.add_argument("--out", default="docs/benchmarks/instrument.json")
+    parser.add_argument("--sections", default="players,speed,render,names",
+                        help="comma-separated subset to measure again; the others are kept from --out")
     args = parser.parse_args()
-    report = {"threads": torch.get_num_threads(), "players": {}}
+    sections = set(args.sections.split(","))
+    out = Path(args.out)
+    every = {"players", "speed", "render", "names"}
+    report = json.loads(out.read_text()) if out.is_file() and sections != every else {}
+    report["threads"] = torch.get_num_threads()
     designs = {"cvae (mean)": Design("cvae"), "gan keyboard s0": Design("gan", family="keyboard"),
                "gan organ s0": Design("gan", family="organ")}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        for label, design in designs.items():
+        for label, design in designs.items() if "players" in sections else ():
+            report.setdefault("players", {})
             source = source_for(design, weights=args.weights, device="cpu")
             instrument = build_multisample(source, MultisampleConfig(name=label.split()[0] + "_bench"))
             figures = player_figures(instrument, scratch / label.replace(" ", "_"))
@@ -222,19 +230,22 @@ def main() -> None:
                   {p: {k: v for k, v in figures[p].items() if k != "pitch_errors_st"} for p in ("sfizz", "fluidsynth")})
         cvae = source_for(Design("cvae"), weights=args.weights, device="cpu")
         gan = source_for(Design("gan", family="keyboard"), weights=args.weights, device="cpu")
-        report["export_seconds"] = {
-            "cvae_25_pitches": export_speed(cvae, None, scratch / "speed1"),
-            "gan_25_pitches_x4_velocities": export_speed(gan, None, scratch / "speed2"),
-        }
-        print("export", report["export_seconds"])
-        started = time.perf_counter()
-        instrument = build_multisample(cvae, MultisampleConfig(pitches=(36, 84), name="cvae_render"))
-        report["midi_render"] = {"multisample_seconds": time.perf_counter() - started, **render_figures(instrument)}
-        print("render", report["midi_render"])
-    report["named_sliders"] = slider_name_figures(args.weights)
-    for name, figures in report["named_sliders"].items():
-        print("names", name, {k: v for k, v in figures.items() if k != "checks"})
-    out = Path(args.out)
+        if "speed" in sections:
+            report["export_seconds"] = {
+                "cvae_25_pitches": export_speed(cvae, None, scratch / "speed1"),
+                "gan_25_pitches_x4_velocities": export_speed(gan, None, scratch / "speed2"),
+            }
+            print("export", report["export_seconds"])
+        if "render" in sections:
+            started = time.perf_counter()
+            instrument = build_multisample(cvae, MultisampleConfig(pitches=(36, 84), name="cvae_render"))
+            report["midi_render"] = {"multisample_seconds": time.perf_counter() - started,
+                                     **render_figures(instrument)}
+            print("render", report["midi_render"])
+    if "names" in sections:
+        report["named_sliders"] = slider_name_figures(args.weights)
+        for name, figures in report["named_sliders"].items():
+            print("names", name, {k: v for k, v in figures.items() if k != "checks"})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=float) + "\n")  # numpy scalars as plain numbers
     print(f"Wrote {out}.")

@@ -31,7 +31,7 @@ class Loop:
 
 def find_loop(
     audio: np.ndarray, sample_rate: int, f0_hz: float, region: tuple[float, float],
-    lengths_s: tuple[float, float] = (0.25, 1.0), window_s: float = 0.02, max_lengths: int = 48,
+    lengths_s: tuple[float, float] = (0.25, 1.0), window_s: float = 0.02, max_lengths: int = 32,
 ) -> Loop | None:
     """The best loop inside ``region`` (seconds) of a mono note ``(samples,)``; ``None`` if the region is too short.
 
@@ -65,8 +65,9 @@ def find_loop(
         starts = quiet if quiet.size else starts
         if starts.size == 0:
             continue
-        product = np.concatenate([[0.0], np.cumsum(x[:-length] * x[length:])])
-        dot = product[starts + half] - product[starts - half]
+        segment = x[lo : hi + 1]  # only the region: the products outside it are never read
+        product = np.concatenate([[0.0], np.cumsum(segment[:-length] * segment[length:])])
+        dot = product[starts + half - lo] - product[starts - half - lo]
         energy_a = square[starts + half] - square[starts - half]
         energy_b = square[starts + length + half] - square[starts + length - half]
         score = dot / np.sqrt(energy_a * energy_b + 1e-20)
