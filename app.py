@@ -10,6 +10,7 @@ import functools
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 # No analytics and no telemetry unless the user says otherwise; no Hub calls at all unless the user names Hub
 # weights in HUMMINGFACE_WEIGHTS (then they are downloaded, or read from the cache when the Hub is out of
@@ -21,16 +22,22 @@ for _name, _value in OFFLINE.items():
     os.environ.setdefault(_name, _value)
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 
+import hummingface  # noqa: E402
+from hummingface.cli_args import MAX_SEED, number  # noqa: E402
 from hummingface.constants import MAX_FILE_SIZE, SLIDER_RANGE  # noqa: E402
 from hummingface.data.gm import FAMILIES  # noqa: E402
 from hummingface.errors import UserError  # noqa: E402
+from hummingface.instruments.export import FORMATS  # noqa: E402
+from hummingface.instruments.source import Design  # noqa: E402
 from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
 
 # Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
 # minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
 CACHE_MINUTES = float(os.environ.get("HUMMINGFACE_CACHE_MINUTES", "10"))
+WEB = Path(hummingface.__file__).resolve().parent / "web"  # the keyboard's HTML, CSS and JS
 
 
 def _gpu(fn=None, duration: int = 60):
@@ -83,6 +90,36 @@ def _presets() -> list[tuple[str, str]]:
     return [(path.stem.replace("_", " "), str(path)) for path in sorted(PRESET_DIR.glob("*.flac"))]
 
 
+def _keyboard(elem_id: str) -> gr.HTML:
+    """The playable keyboard (hummingface/web/keyboard.*); its value is the multisample as JSON (Studio.keyboard)."""
+    return gr.HTML(
+        "", html_template=(WEB / "keyboard.html").read_text(), css_template=(WEB / "keyboard.css").read_text(),
+        js_on_load=(WEB / "keyboard.js").read_text(), elem_id=elem_id,
+    )
+
+
+def _instrument_panel(prefix: str) -> SimpleNamespace:
+    """"Export instrument" and "Render a MIDI file" accordions; elem_ids start with ``prefix``."""
+    with gr.Accordion("Export instrument", open=False):
+        with gr.Row():
+            fmt = gr.Dropdown(list(FORMATS), value="sfz", label="Format", elem_id=f"{prefix}-format")
+            low = gr.Dropdown(_pitch_choices(), value=24, label="Lowest pitch")
+            high = gr.Dropdown(_pitch_choices(), value=96, label="Highest pitch")
+            step = gr.Slider(1, 12, value=3, step=1, label="Step (semitones)")
+            name = gr.Textbox("", label="Name", placeholder="from the design")
+        export = gr.Button("Export instrument (.zip)", elem_id=f"{prefix}-export")
+        zipped = gr.File(label="Instrument", elem_id=f"{prefix}-export-file")
+    with gr.Accordion("Render a MIDI file", open=False):
+        midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath", elem_id=f"{prefix}-midi")
+        render = gr.Button("Render with this sound", elem_id=f"{prefix}-render")
+        rendered = gr.Audio(label="Rendered (44.1 kHz stereo)", buttons=["download"], elem_id=f"{prefix}-rendered")
+        picture = gr.Image(label="Spectrogram", interactive=False, format="jpeg")
+        wav = gr.File(label="Download WAV")
+        note = gr.Textbox(label="Result", interactive=False)
+    return SimpleNamespace(fmt=fmt, low=low, high=high, step=step, name=name, export=export, zipped=zipped,
+                           midi=midi, render=render, outputs=[rendered, wav, picture, note])
+
+
 def build_app(studio: Studio) -> gr.Blocks:
     """The four tabs wired to ``studio``'s methods."""
     timbre_names = list(studio.timbres)
@@ -106,16 +143,21 @@ def build_app(studio: Studio) -> gr.Blocks:
                                 info="cvae plays any pitch; the other models hold the pitch in the sliders",
                             )
                         count = studio.n_sliders(first)
+                        names = studio.slider_labels(first)
                         sliders = [
                             _numbers_only(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0.0, step=0.05,
-                                                    label=f"Direction {i + 1}", visible=i < count,
-                                                    elem_id=f"slider-{i}"))
+                                                    label=names[i] if i < count else f"Direction {i + 1}",
+                                                    visible=i < count, elem_id=f"slider-{i}"))
                             for i in range(MAX_SLIDERS)
                         ]
                         with gr.Row():
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                             randomise = gr.Button("Randomise", elem_id="randomise")
                             reset = gr.Button("Reset", elem_id="reset")
+                        with gr.Row():
+                            mutate = gr.Button("Mutate", elem_id="mutate")
+                            undo = gr.Button("Undo", elem_id="undo")
+                        history = gr.State([])  # (base, slider values) before each mutation, for Undo
                     with gr.Column(scale=3):
                         design_audio = gr.Audio(label="Note", buttons=["download"], elem_id="design-audio")
                         design_picture = gr.Image(label="Spectrogram", interactive=False, elem_id="design-picture",
@@ -130,6 +172,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                                 sound_b = gr.Dropdown(presets, label="B", value=presets[-1][1] if presets else None)
                             mix = _numbers_only(gr.Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)"))
                             morph = gr.Button("Morph")
+
+                design_keyboard = _keyboard("design-keyboard")
+                design_panel = _instrument_panel("design")
 
             # -- Note Generator --------------------------------------------------------------------------
             with gr.Tab("Note Generator", id="generator"):
@@ -150,6 +195,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                     with gr.Column():
                         gen_audio = gr.Audio(label="Note", buttons=["download"], elem_id="gen-audio")
                         gen_picture = gr.Image(label="Spectrogram", interactive=False, format="jpeg")
+
+                gen_keyboard = _keyboard("gen-keyboard")
+                gen_panel = _instrument_panel("gen")
 
             # -- Upsampler -------------------------------------------------------------------------------
             with gr.Tab("Upsampler", id="upsampler"):
@@ -207,8 +255,9 @@ def build_app(studio: Studio) -> gr.Blocks:
         def jump(model, latent):
             """Sliders (and their visibility) for a latent; the latent becomes the Designer's base."""
             values = studio.slider_values(model, latent)
-            count = studio.n_sliders(model)
-            updates = [gr.Slider(value=values[i] if i < count else 0.0, visible=i < count) for i in range(MAX_SLIDERS)]
+            count, names = studio.n_sliders(model), studio.slider_labels(model)
+            updates = [gr.Slider(value=values[i] if i < count else 0.0, visible=i < count,
+                                 label=names[i] if i < count else None) for i in range(MAX_SLIDERS)]
             return [[float(v) for v in latent], *updates]
 
         slider_events = dict(fn=design, inputs=design_inputs, outputs=design_outputs, concurrency_id="design",
@@ -219,8 +268,9 @@ def build_app(studio: Studio) -> gr.Blocks:
               api_visibility="private", **slider_events)
 
         def reset_sliders(model):
-            count = studio.n_sliders(model)
-            return [None, *[gr.Slider(value=0.0, visible=i < count) for i in range(MAX_SLIDERS)]]
+            count, names = studio.n_sliders(model), studio.slider_labels(model)
+            return [None, *[gr.Slider(value=0.0, visible=i < count, label=names[i] if i < count else None)
+                            for i in range(MAX_SLIDERS)]]
 
         for trigger in (reset.click, design_model.input):
             trigger(reset_sliders, design_model, [base, *sliders], api_visibility="private").then(
@@ -342,6 +392,111 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         send.click(send_to_designer, explored, [tabs, design_model, design_pitch, base, *sliders],
                    api_visibility="private").then(api_visibility="private", **slider_events)
+        # -- wiring: Instruments (keyboards, export, MIDI render, mutate/undo) ------------------------------
+        def designed(model, base_latent, values) -> Design:
+            count = studio.n_sliders(model)
+            sliders = tuple(number(v, f"Slider {i + 1}") for i, v in enumerate(values[:count]))
+            return Design(model=model, sliders=sliders, latent=tuple(base_latent) if base_latent is not None else None)
+
+        def generated(model, family, seed_value) -> Design:
+            if not model:
+                raise UserError("No note generator is loaded.")
+            seed_value = number(seed_value or 0, "The seed", 0, MAX_SEED, integer=True)
+            return Design(model=model, family=family, seed=seed_value)
+
+        @_gpu
+        @_friendly
+        def design_keys(model, base_latent, *values):
+            return studio.keyboard(designed(model, base_latent, values))
+
+        keys_inputs = [design_model, base, *sliders]
+        keys_events = dict(fn=design_keys, inputs=keys_inputs, outputs=design_keyboard, api_visibility="private",
+                           concurrency_id="keyboard", show_progress="hidden", trigger_mode="always_last")
+        # After a release (not on every drag), and after anything that moves the sliders and the base.
+        gr.on([s.release for s in sliders] + [base.change, design_model.input, demo.load], **keys_events)
+
+        @_gpu
+        @_friendly
+        def mean_keys(model):  # Reset: the model's mean sound (the sliders are being zeroed meanwhile)
+            return studio.keyboard(Design(model=model))
+
+        reset.click(mean_keys, design_model, design_keyboard, api_visibility="private", concurrency_id="keyboard",
+                    show_progress="hidden")
+
+        @_gpu
+        @_friendly
+        def gen_keys(model, family, seed_value, velocity):
+            if not model:  # no note generator loaded: an empty keyboard, no error on page load
+                return ""
+            return studio.keyboard(generated(model, family, seed_value), velocity=int(velocity))
+
+        gr.on([gen_audio.change, demo.load], gen_keys, [gen_model, gen_family, gen_seed, gen_velocity], gen_keyboard,
+              api_visibility="private", concurrency_id="keyboard", show_progress="hidden")
+
+        @_gpu
+        @_friendly
+        def export_design(model, base_latent, *rest):
+            *values, fmt, low, high, step, name = rest
+            return str(studio.export_instrument(designed(model, base_latent, values), fmt, (low, high), step,
+                                                name or None, Path(demo.GRADIO_CACHE) / "instruments"))
+
+        @_gpu
+        @_friendly
+        def export_note(model, family, seed_value, fmt, low, high, step, name):
+            return str(studio.export_instrument(generated(model, family, seed_value), fmt, (low, high), step,
+                                                name or None, Path(demo.GRADIO_CACHE) / "instruments"))
+
+        settings = [design_panel.fmt, design_panel.low, design_panel.high, design_panel.step, design_panel.name]
+        design_panel.export.click(export_design, [design_model, base, *sliders, *settings], design_panel.zipped,
+                                  api_name="export_instrument", concurrency_id="export", concurrency_limit=1)
+        settings = [gen_panel.fmt, gen_panel.low, gen_panel.high, gen_panel.step, gen_panel.name]
+        gen_panel.export.click(export_note, [gen_model, gen_family, gen_seed, *settings], gen_panel.zipped,
+                               api_name="export_note_instrument", concurrency_id="export", concurrency_limit=1)
+
+        def rendered(design, path):
+            if not path:
+                raise UserError("Upload a MIDI file (.mid) first.")
+            audio, target, picture, note = studio.render_midi(design, path, Path(demo.GRADIO_CACHE) / "rendered")
+            return audio, str(target), picture, note
+
+        @_gpu
+        @_friendly
+        def render_design(model, base_latent, *rest):
+            *values, path = rest
+            return rendered(designed(model, base_latent, values), path)
+
+        @_gpu
+        @_friendly
+        def render_note(model, family, seed_value, path):
+            return rendered(generated(model, family, seed_value), path)
+
+        design_panel.render.click(render_design, [design_model, base, *sliders, design_panel.midi],
+                                  design_panel.outputs, api_name="render_midi", concurrency_id="render",
+                                  concurrency_limit=1)
+        gen_panel.render.click(render_note, [gen_model, gen_family, gen_seed, gen_panel.midi], gen_panel.outputs,
+                               api_name="render_note_midi", concurrency_id="render", concurrency_limit=1)
+
+        @_friendly
+        def do_mutate(model, base_latent, past, *values):
+            count = studio.n_sliders(model)
+            seed_value = int(np.random.default_rng().integers(2**31))  # a fresh step on every click
+            moved = studio.mutate(model, values, seed_value)
+            past = [*past, (base_latent, [float(v) for v in values[:count]])][-20:]
+            return [past, *[gr.Slider(value=moved[i]) if i < count else gr.Slider() for i in range(MAX_SLIDERS)]]
+
+        mutate.click(do_mutate, [design_model, base, history, *sliders], [history, *sliders],
+                     api_visibility="private").then(api_visibility="private", **slider_events).then(**keys_events)
+
+        def do_undo(model, past):
+            if not past:
+                raise gr.Error("Nothing to undo yet: Mutate first.")
+            *past, (base_latent, values) = past
+            count = studio.n_sliders(model)
+            return [past, base_latent, *[gr.Slider(value=values[i]) if i < min(count, len(values)) else gr.Slider()
+                                         for i in range(MAX_SLIDERS)]]
+
+        undo.click(do_undo, [design_model, history], [history, base, *sliders], api_visibility="private").then(
+            api_visibility="private", **slider_events).then(**keys_events)
     return demo
 
 

@@ -240,6 +240,35 @@ def cmd_generate(args: argparse.Namespace) -> None:
             print(path)
 
 
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """A design as a playable multisample (SFZ, Decent Sampler, SF2, WAV folder): see hummingface/instruments/."""
+    from hummingface.instruments.commands import export_command
+
+    export_command(args)
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    """MIDI files played with a design, 44.1 kHz stereo WAV: see hummingface/instruments/render.py."""
+    from hummingface.instruments.commands import render_command
+
+    render_command(args)
+
+
+def cmd_name_sliders(args: argparse.Namespace) -> None:
+    """Name what each slider of a timbre model does; writes slider_names.json beside its weights."""
+    from hummingface.instruments.names import name_sliders, save_names
+    from hummingface.models.timbre import Timbre
+
+    model = Timbre.load(args.model, weights=args.weights, device=args.device)
+    if model.latent is None or model.folder is None:
+        raise UserError(f"The {args.model} checkpoint has no latent.safetensors, so it has no sliders to name.")
+    names = name_sliders(model, count=args.bases, seed=args.seed)
+    path = save_names(names, model.folder)
+    for entry in names["sliders"]:
+        print(f"  {entry['slider']:2d} · {entry['label'] or '(no clear effect)'}")
+    print(f"Wrote {path}.")
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="hummingface", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hummingface {__version__}")
@@ -324,6 +353,40 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     generate.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     generate.set_defaults(func=cmd_generate)
+
+    design_help = {
+        "--model": f"checkpoint name: {', '.join(models)}, gan, cdecoder (default cvae)",
+        "--latent": "slider values in std units along the PCA directions, e.g. 1.5,-0.5 (timbre models)",
+        "--seed": "the note generator's instrument (default 0)",
+        "--family": "instrument family: the generator's, or the timbre model's starting centroid",
+    }
+    export = commands.add_parser("export", help="a design as a multisample: SFZ, Decent Sampler, SF2 or WAVs")
+    render = commands.add_parser("render", help="MIDI files played with a design (44.1 kHz stereo WAV)")
+    for command in (export, render):
+        command.add_argument("--model", default="cvae", help=design_help["--model"])
+        command.add_argument("--latent", help=design_help["--latent"])
+        command.add_argument("--seed", type=int, default=0, help=design_help["--seed"])
+        command.add_argument("--family", help=design_help["--family"])
+        command.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
+        command.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    export.add_argument("--velocity", type=int,
+                        help="gan/cdecoder: one velocity layer at V (default 4 layers); others: velocity offset")
+    export.add_argument("--pitches", default="24-96", help="lowest-highest sampled MIDI pitch (default 24-96)")
+    export.add_argument("--step", type=int, default=3, help="semitones between sampled pitches (default 3)")
+    export.add_argument("--format", default="sfz", help="sfz, dspreset, sf2, wav or all (default sfz)")
+    export.add_argument("--name", help="instrument name, used in file names (default from the design)")
+    export.add_argument("-o", "--output", required=True, help="output folder")
+    export.set_defaults(func=cmd_export)
+    render.add_argument("songs", nargs="+", metavar="SONG.mid", help="standard MIDI files (up to 30 minutes)")
+    render.add_argument("-o", "--output", required=True, help="output .wav for one song, else a folder")
+    render.set_defaults(func=cmd_render)
+    names = commands.add_parser("name-sliders", help="name what each slider of a timbre model does to the sound")
+    names.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
+    names.add_argument("--bases", type=int, default=50, help="random base sounds each slider is moved from (50)")
+    names.add_argument("--seed", type=int, default=0, help="seed of the base sounds (default 0)")
+    names.add_argument("--weights", help="a checkpoint folder tree (default: checkpoints/)")
+    names.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
+    names.set_defaults(func=cmd_name_sliders)
     return parser
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hummingface.audio import audio_info, read_audio, to_int16
+from hummingface.audio import audio_info, read_audio, to_int16, write_audio
 from hummingface.cli_args import MAX_SEED, number
 from hummingface.constants import MAX_UPLOAD_SECONDS
 from hummingface.data.gm import FAMILIES
@@ -296,7 +296,7 @@ class Studio:
                     kept += head[-1].shape[1]
                 yield piece
 
-        target = Path(out_dir) / f"{Path(path).stem}-44k1-{mode}.wav"
+        target = _fresh_folder(out_dir) / f"{Path(path).stem}-44k1-{mode}.wav"
         pieces = stream(narrow, mode, model=self.upsampler, progress=progress or False)
         write_pieces(keep_head(pieces), target, narrow.shape[0])
         shown = narrow[:, : int(PICTURE_SECONDS * INPUT_RATE)]
@@ -397,6 +397,115 @@ class Studio:
             return render_note(note_id, FLUIDR3_GM), "re-rendered with FluidSynth"
         except (UserError, ImportError, OSError):
             return None, "not available (no corpus and no FluidSynth here)"
+
+    # -- Instruments: keyboard, export, MIDI render, named sliders, mutate -------------------------------
+
+    def slider_labels(self, model: str) -> list[str]:
+        """One label per slider: ``"3 · brighter, shorter decay"`` where the checkpoint's names say, else ``"3"``."""
+        from hummingface.instruments.names import load_labels
+
+        timbre = self.timbre(model)
+        return load_labels(timbre.folder, timbre.n_sliders)
+
+    def mutate(self, model: str, sliders: Sequence[float], seed: int, amount: float = 0.5) -> list[float]:
+        """A small seeded random step (``amount`` std per slider) around the current slider values, kept in ±4."""
+        count = self.n_sliders(model)
+        values = np.array([float(v) for v in list(sliders)[:count]] + [0.0] * (count - len(list(sliders)[:count])))
+        step = np.random.default_rng(int(seed)).normal(0.0, amount, count)
+        return [float(v) for v in np.clip(values + step, -4.0, 4.0)]
+
+    def instrument(self, design, pitches: tuple[int, int] = (24, 96), step: int = 3, name: str | None = None,
+                   velocities: tuple[int, ...] | None = None):
+        """A :class:`~hummingface.instruments.source.Design` -> its multisample, from the loaded models."""
+        from hummingface.instruments.commands import default_name
+        from hummingface.instruments.multisample import MultisampleConfig, build_multisample
+        from hummingface.instruments.source import source_for
+
+        self._check_design(design)
+        config = MultisampleConfig(pitches=pitches, step=int(step), velocities=velocities,
+                                   name=name or default_name(design))
+        return build_multisample(source_for(design, self.timbres, self.generators), config)
+
+    def keyboard(self, design, pitches: tuple[int, int] = (36, 96), step: int = 3, velocity: int = 100) -> str:
+        """The browser keyboard's multisample as JSON: one velocity layer, FLAC in base64, loops in seconds.
+
+        Looped samples stop at their loop end (the browser fades them on key-up); one-shots keep their decay.
+        """
+        import base64
+        import io
+        import json
+
+        import soundfile as sf
+
+        instrument = self.instrument(design, pitches, step, velocities=(int(velocity),))
+        rate = instrument.sample_rate
+        samples = []
+        for sample in instrument.samples:
+            audio = sample.audio if sample.loop is None else sample.audio[: sample.loop.end + 1]
+            buffer = io.BytesIO()
+            sf.write(buffer, audio, rate, format="FLAC", subtype="PCM_16")
+            loop = None if sample.loop is None else [sample.loop.start / rate, (sample.loop.end + 1) / rate]
+            samples.append({"root": sample.root, "lo": sample.keys[0], "hi": sample.keys[1], "loop": loop,
+                            "flac": base64.b64encode(buffer.getvalue()).decode("ascii")})
+        return json.dumps({"name": instrument.name, "rate": rate, "sustaining": instrument.sustaining,
+                           "release": instrument.release_s, "samples": samples})
+
+    def export_instrument(self, design, fmt: str, pitches: tuple[int, int], step: int, name: str | None,
+                          out_dir: str | os.PathLike) -> Path:
+        """Export a design as a .zip of the chosen format(s) (see :mod:`hummingface.instruments.export`).
+
+        Only the zip stays, in a fresh folder under ``out_dir`` (the app passes Gradio's cache, which it cleans):
+        the samples are written to a scratch folder beside it and removed once zipped.
+        """
+        import tempfile
+
+        from hummingface.instruments.export import FORMATS, export, zip_folder
+
+        if fmt not in FORMATS:
+            raise UserError(f"Unknown format {fmt!r}; choose {', '.join(FORMATS)}.")
+        low, high = (number(p, "The pitch range", 0, 127, integer=True) for p in pitches)
+        step = number(step, "The step", 1, 24, integer=True)
+        instrument = self.instrument(design, (low, high), step, name or None)
+        folder = _fresh_folder(out_dir)
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            export(instrument, Path(scratch) / instrument.name, fmt)
+            return zip_folder(Path(scratch) / instrument.name, folder / f"{instrument.name}-{fmt}.zip")
+
+    def render_midi(self, design, path: str | os.PathLike, out_dir: str | os.PathLike
+                    ) -> tuple[Audio, Path, np.ndarray, str]:
+        """A MIDI file played with a design -> (44.1 kHz stereo audio, its WAV in a fresh folder under ``out_dir``,
+        spectrogram, a description)."""
+        from hummingface.instruments.commands import song_instrument
+        from hummingface.instruments.midi import read_midi
+        from hummingface.instruments.render import RenderConfig, render_notes
+
+        self._check_design(design)
+        notes = read_midi(path)
+        instrument = song_instrument(design, [notes], self.timbres, self.generators)
+        config = RenderConfig()
+        audio = render_notes(notes, instrument, config)
+        target = _fresh_folder(out_dir) / f"{Path(path).stem}-{instrument.name}.wav"
+        write_audio(target, audio, config.sample_rate)
+        picture = spectrogram_image(audio, config.sample_rate, width=600)
+        note = (f"{len(notes)} notes played with {instrument.name} ({len(instrument.samples)} samples): "
+                f"{audio.shape[1] / config.sample_rate:.1f} s at {config.sample_rate} Hz, stereo")
+        return playable(audio, config.sample_rate), target, picture, note
+
+    def _check_design(self, design) -> None:
+        """:class:`UserError` unless the design's model is loaded here."""
+        if design.model in GENERATOR_MODELS:
+            self.generator(design.model)
+        else:
+            self.timbre(design.model)
+
+
+
+def _fresh_folder(out_dir: str | os.PathLike) -> Path:
+    """A new, empty folder under ``out_dir``: two users' results of the same name never overwrite each other."""
+    import tempfile
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=out_dir))
 
 
 def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:

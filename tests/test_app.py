@@ -11,6 +11,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "assets" / "examples" / "pop-0011-01-8k.flac"
+INSTRUMENT_ENDPOINTS = {"/export_instrument", "/export_note_instrument", "/render_midi", "/render_note_midi"}
 
 
 def free_port() -> int:
@@ -43,7 +44,7 @@ def client(app_url, tmp_path_factory):
 
 def test_the_four_endpoints_are_named(client):
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert set(endpoints) == {"/design", "/generate_note", "/upsample", "/explore"}
+    assert set(endpoints) == {"/design", "/generate_note", "/upsample", "/explore", *INSTRUMENT_ENDPOINTS}
 
 
 def test_design_with_its_defaults(client):
@@ -119,7 +120,7 @@ def test_upsample_writes_only_where_it_is_told(tiny_weights, tmp_path, monkeypat
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where a stray mkdtemp/NamedTemporaryFile would land
     studio = Studio.load(str(tiny_weights), "cpu")
     target, _, _ = studio.upsample(EXAMPLE, "sbr", tmp_path / "out")
-    assert target.parent == tmp_path / "out" and list(scratch.iterdir()) == []
+    assert target.parent.parent == tmp_path / "out" and list(scratch.iterdir()) == []
 
 
 def test_the_app_cleans_gradios_cache(tiny_weights):
@@ -163,3 +164,58 @@ def test_uploads_longer_than_ten_minutes_are_refused(client, tmp_path):
     sf.write(long, np.zeros(601 * 8000, dtype=np.int16), 8000, subtype="PCM_16")
     with pytest.raises(AppError, match="limit is 10"):
         client.predict(handle_file(str(long)), "sinc", api_name="/upsample")
+
+
+# -- Instruments: export zips and MIDI renders over HTTP ------------------------------------------------------
+
+
+def test_export_instrument_gives_a_zip_of_the_format(client):
+    import zipfile
+
+    zipped = client.predict("cvae", *([1.0] + [0.0] * 15), "sfz", 48, 60, 6, "Tiny",
+                            api_name="/export_instrument")
+    names = zipfile.ZipFile(zipped).namelist()
+    assert "Tiny.sfz" in names and "Tiny_samples/Tiny_C3_v100.wav" in names and len(names) == 4
+
+
+def test_export_note_instrument_has_velocity_layers(client):
+    import zipfile
+
+    zipped = client.predict("gan", "organ", 3, "sf2", 60, 66, 3, "", api_name="/export_note_instrument")
+    assert zipfile.ZipFile(zipped).namelist() == ["gan_organ_s3.sf2"]
+
+
+def write_midi(path):
+    import mido
+
+    midi = mido.MidiFile()
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    for pitch in (60, 64, 67):
+        track.append(mido.Message("note_on", note=pitch, velocity=90, time=0))
+    track.append(mido.Message("note_off", note=60, time=480))
+    track.append(mido.Message("note_off", note=64, time=0))
+    track.append(mido.Message("note_off", note=67, time=0))
+    midi.save(path)
+    return path
+
+
+def test_render_midi_gives_44k1_stereo(client, tmp_path):
+    from gradio_client import handle_file
+
+    song = handle_file(str(write_midi(tmp_path / "chord.mid")))
+    audio, wav, picture, note = client.predict("cvae", *([0.0] * 16), song, api_name="/render_midi")
+    assert sf.info(wav).samplerate == 44100 and sf.info(wav).channels == 2 and "3 notes" in note
+    assert sf.info(audio).samplerate == 44100 and Path(picture).stat().st_size > 0
+    audio, wav, _, _ = client.predict("gan", "guitar", 1, song, api_name="/render_note_midi")
+    assert sf.info(wav).channels == 2
+
+
+def test_render_midi_refuses_a_file_that_is_not_midi(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    junk = tmp_path / "junk.mid"
+    junk.write_text("not MIDI")
+    with pytest.raises(AppError, match="not a standard MIDI file"):
+        client.predict("cvae", *([0.0] * 16), handle_file(str(junk)), api_name="/render_midi")

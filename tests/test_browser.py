@@ -124,6 +124,45 @@ def test_note_generator_tab(page, shots):
     page.screenshot(path=str(shots / "generator.png"), full_page=True)
 
 
+def notes_started(page, elem_id: str) -> int:
+    return int(page.locator(f"#{elem_id} .hf-keyboard").get_attribute("data-notes"))
+
+
+def test_keyboard_plays_from_screen_and_computer_keys_and_exports_a_zip(page, shots, tmp_path):
+    page.get_by_role("tab", name="Designer").click()
+    keyboard = page.locator("#design-keyboard")
+    page.wait_for_function("sel => document.querySelector(sel).textContent.includes('samples')",
+                           arg="#design-keyboard .hf-name", timeout=TIMEOUT_MS)
+    assert keyboard.locator(".hf-key").count() >= 37  # at least three octaves on screen
+    before = notes_started(page, "design-keyboard")
+    for note in (48, 52, 55):  # C3, E3, G3: mouse down and up on each key
+        key = keyboard.locator(f'[data-note="{note}"]')
+        key.hover()
+        page.mouse.down()
+        page.mouse.up()
+    assert notes_started(page, "design-keyboard") == before + 3
+    page.mouse.move(5, 5)
+    for key in ("z", "x", "q", "w"):  # lower and upper QWERTY rows
+        page.keyboard.press(key)
+    page.keyboard.press("=")  # octave up, then a key there
+    page.keyboard.press("z")
+    assert notes_started(page, "design-keyboard") == before + 8
+    assert keyboard.locator(".hf-octave").text_content() == "C4"
+    keyboard.screenshot(path=str(shots / "keyboard.png"))
+
+    page.get_by_text("Export instrument", exact=True).first.click()
+    page.locator("#design-export").click()
+    link = page.locator("#design-export-file a[download]").first
+    link.wait_for(state="attached")
+    with page.expect_download() as download:
+        link.click()
+    target = tmp_path / "instrument.zip"
+    download.value.save_as(target)
+    import zipfile
+
+    assert any(name.endswith(".sfz") for name in zipfile.ZipFile(target).namelist())
+
+
 def test_screenshots_were_written(shots):
     names = sorted(path.name for path in shots.glob("*.png"))
-    assert names == ["designer.png", "explorer.png", "generator.png", "upsampler.png"]
+    assert names == ["designer.png", "explorer.png", "generator.png", "keyboard.png", "upsampler.png"]

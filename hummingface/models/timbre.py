@@ -49,6 +49,7 @@ class Timbre:
         self.device = next(model.parameters()).device
         self.spectrogram = NoteSpectrogram(model.config.spectrogram).to(self.device)
         self.latent = latent
+        self.folder = None  # the checkpoint folder, when loaded from one (slider names are kept there)
 
     @classmethod
     def load(
@@ -70,7 +71,9 @@ class Timbre:
         folder = Path(folder)
         model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
         latent = LatentSpace.load(folder / LATENT_FILE) if (folder / LATENT_FILE).is_file() else None
-        return cls(model, latent)
+        timbre = cls(model, latent)
+        timbre.folder = folder
+        return timbre
 
     @property
     def name(self) -> str:
