@@ -10,6 +10,8 @@ Starts ``app.py`` as a child process on 127.0.0.1 (shipped weights, or ``$HUMMIN
 1. **Alone** (``--alone-seconds``): ``--users`` simulated users each drag a slider, calling ``/design`` with
    new slider values up to 10 times a second (the next call starts when the previous one is answered, at
    most every 100 ms), generate a note every 5 s and click the Explorer map every 5 s.
+   One more user exports the current sound as an instrument (.zip) and renders a short MIDI file with it,
+   one after the other, every 10 s.
 2. **Soak** (``--minutes``): the same users, while one more user uploads a ``--upsample-minutes`` stereo
    44.1 kHz WAV and upsamples it with the model, again and again.
 
@@ -131,6 +133,33 @@ def user(url: str, recorder: Recorder, stop: threading.Event, seed: int) -> None
         stop.wait(max(0.0, 0.1 - (time.monotonic() - started)))
 
 
+def short_song(path: Path) -> Path:
+    """A 16-s MIDI file of 4-voice chords, one every half second, for the render endpoint."""
+    import mido
+
+    song = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    song.tracks.append(track)
+    for bar in range(32):
+        chord = [48 + bar % 12 + step for step in (0, 4, 7, 12)]
+        track.extend(mido.Message("note_on", note=n, velocity=90, time=0) for n in chord)
+        track.append(mido.Message("note_off", note=chord[0], velocity=0, time=480))
+        track.extend(mido.Message("note_off", note=n, velocity=0, time=0) for n in chord[1:])
+    song.save(path)
+    return path
+
+
+def musician(url: str, recorder: Recorder, stop: threading.Event, song: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False, download_files=False)
+    while not stop.is_set():
+        started = time.monotonic()
+        recorder.call(client, "/export_instrument", "cvae", *([0.0] * SLIDERS), "sfz", 24, 96, 3, "")
+        recorder.call(client, "/render_midi", "cvae", *([0.0] * SLIDERS), handle_file(str(song)))
+        stop.wait(max(0.0, 10 - (time.monotonic() - started)))
+
+
 def upsampler(url: str, recorder: Recorder, stop: threading.Event, song: Path) -> None:
     from gradio_client import Client, handle_file
 
@@ -177,6 +206,7 @@ def main() -> None:
         tmp, cache = work / "tmp", work / "gradio"
         tmp.mkdir()
         song = long_song(work / "song.wav", args.upsample_minutes)
+        midi = short_song(work / "chords.mid")
         port = free_port()
         env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(tmp),
                "GRADIO_TEMP_DIR": str(cache), "HUMMINGFACE_CACHE_MINUTES": str(args.cache_minutes),
@@ -207,6 +237,7 @@ def main() -> None:
             threads = [threading.Thread(target=monitor, daemon=True)]
             threads += [threading.Thread(target=user, args=(url, recorder, stop, i), daemon=True)
                         for i in range(args.users)]
+            threads += [threading.Thread(target=musician, args=(url, recorder, stop, midi), daemon=True)]
             for thread in threads:
                 thread.start()
             time.sleep(args.alone_seconds)
