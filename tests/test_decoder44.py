@@ -89,6 +89,20 @@ def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
     assert band < 1e-3  # harmonics above 0.95 x Nyquist are left out, so nothing folds back
 
 
+@pytest.mark.parametrize("pitch,min_snr_db", [(24, 40.0), (48, 55.0)])
+def test_wavetable_matches_additive_sines(pitch, min_snr_db):
+    """The wavetable oscillator against a bank of exact sines (1/k amplitudes, every harmonic below 0.95 Nyquist)."""
+    model = SynthDecoder(TINY)
+    hz = 440.0 * 2 ** ((pitch - 69) / 12)
+    k = np.arange(1, int(0.95 * TINY.sample_rate / 2 / hz) + 1)
+    amplitude = torch.from_numpy(1.0 / k).float().expand(1, TINY.control_frames, -1)
+    out = model.wavetable(torch.full((1, TINY.control_frames), hz), amplitude)[0].double().numpy()
+    n = np.arange(TINY.samples)
+    exact = sum(np.sin(2 * np.pi * h * hz * n / TINY.sample_rate) / h for h in k)
+    snr = 10 * np.log10((exact**2).sum() / ((out - exact) ** 2).sum())
+    assert snr > min_snr_db
+
+
 def test_vibrato_moves_the_pitch():
     model = SynthDecoder(TINY).eval()
     frames = TINY.control_frames
