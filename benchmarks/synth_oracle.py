@@ -26,7 +26,7 @@ from hummingface.audio import resample
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
 from hummingface.metrics import lsd_db
-from hummingface.models.synth_decoder import SynthDecoder, SynthDecoderConfig, midi_to_hz
+from hummingface.models.synth_decoder import SynthDecoder, SynthDecoderConfig, exp_sigmoid, midi_to_hz
 from hummingface.train.synth_decoder import MultiResolutionSTFTLoss, SynthDecoderTrainConfig
 
 
@@ -34,20 +34,21 @@ def fit(model: SynthDecoder, real: torch.Tensor, f0: torch.Tensor, steps: int) -
     """Fit free control curves to ``real`` ``(samples,)`` with f0 ``(1, T)`` fixed; return the fitted audio."""
     config = model.config
     frames = config.control_frames
-    envelope = torch.full((1, frames, config.n_envelope), -3.0, requires_grad=True)
+    loudness = torch.full((1, frames), -2.0, requires_grad=True)
+    envelope = torch.zeros(1, frames, config.n_envelope, requires_grad=True)
     detail = torch.zeros(1, frames, config.n_detail, requires_grad=True)
     noise = torch.full((1, frames, config.n_noise), -4.0, requires_grad=True)
     loss_fn = MultiResolutionSTFTLoss(SynthDecoderTrainConfig.fft_sizes)
-    optimizer = torch.optim.Adam([envelope, detail, noise], lr=0.05)
+    optimizer = torch.optim.Adam([loudness, envelope, detail, noise], lr=0.05)
     model.eval()  # fixed noise table
     for _ in range(steps):
-        audio = model.harmonics(f0, envelope, detail) + model.noise(noise)
+        audio = model.harmonics(f0, exp_sigmoid(loudness), envelope, detail) + model.noise(noise)
         loss = loss_fn(audio, real[None])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        return (model.harmonics(f0, envelope, detail) + model.noise(noise))[0]
+        return (model.harmonics(f0, exp_sigmoid(loudness), envelope, detail) + model.noise(noise))[0]
 
 
 def main() -> None:

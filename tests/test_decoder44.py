@@ -78,8 +78,8 @@ def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
     model = SynthDecoder(TINY).eval()
     frames = TINY.control_frames
     f0 = torch.full((1, frames), 440.0)
-    loud = torch.full((1, frames, TINY.n_envelope), 3.0)
-    audio = model.harmonics(f0, loud, torch.zeros(1, frames, TINY.n_detail))[0].numpy()
+    flat = torch.zeros(1, frames, TINY.n_envelope)
+    audio = model.harmonics(f0, torch.ones(1, frames), flat, torch.zeros(1, frames, TINY.n_detail))[0].numpy()
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
     hz = np.fft.rfftfreq(len(audio), 1 / TINY.sample_rate)
     peaks = hz[np.argsort(spectrum)[-5:]]
@@ -106,10 +106,10 @@ def test_wavetable_matches_additive_sines(pitch, min_snr_db):
 def test_vibrato_moves_the_pitch():
     model = SynthDecoder(TINY).eval()
     frames = TINY.control_frames
-    level = torch.full((1, frames, TINY.n_envelope), 3.0)
+    loudness, flat = torch.ones(1, frames), torch.zeros(1, frames, TINY.n_envelope)
     detail = torch.zeros(1, frames, TINY.n_detail)
-    steady = model.harmonics(torch.full((1, frames), 440.0), level, detail)
-    bent = model.harmonics(torch.full((1, frames), 466.16), level, detail)
+    steady = model.harmonics(torch.full((1, frames), 440.0), loudness, flat, detail)
+    bent = model.harmonics(torch.full((1, frames), 466.16), loudness, flat, detail)
     corr = float((steady * bent).sum() / (steady.norm() * bent.norm()))
     assert abs(corr) < 0.1  # a semitone up is a different signal, not a scaled copy
 

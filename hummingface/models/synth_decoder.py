@@ -13,11 +13,15 @@ Signal path for one note, ``(B, latent)`` + ``(B,)`` pitch -> ``(B, 176400)`` sa
 
 1. **Controls**: the cvae's decoder shape (:class:`~hummingface.models.autoencoder.Decoder`: linear head,
    five sub-pixel upsamplings with FiLM by the pitch) turns latent + pitch into ``(B, n_controls, 256)``
-   frames (64 frames/s): a spectral envelope (``n_envelope`` bands on a log-frequency axis, 20 Hz-22 kHz),
+   frames (64 frames/s): the harmonics' total amplitude, a spectral envelope (``n_envelope`` bands on a
+   log-frequency axis, 20 Hz-22 kHz),
    ``n_detail`` per-harmonic corrections of the lowest harmonics (a clarinet's missing even ones), an f0
    deviation in semitones (vibrato, bounded to +-``max_deviation``) and ``n_noise`` noise-band gains.
-2. **Harmonics, by wavetable**: per frame, harmonic ``k`` gets the envelope at ``k * f0`` plus its detail;
-   harmonics above 0.95 x Nyquist get nothing. One inverse FFT per frame turns them into one period of the
+2. **Harmonics, by wavetable**: per frame, harmonic ``k`` gets the envelope at ``k * f0`` plus its detail as a
+   logit; a softmax over the harmonics below 0.95 x Nyquist shares the total amplitude out (DDSP's split of
+   loudness and harmonic distribution: the gradient reaches every harmonic's share at any loudness, where
+   independent per-harmonic amplitudes started near silence learnt too slowly and let the noise explain
+   everything). One inverse FFT per frame turns them into one period of the
    waveform (``table_size`` samples, up to ``table_size / 2 - 1`` harmonics: MIDI 24 has ~640 below 21 kHz).
    An oscillator phase (the cumulative sum of f0 at audio rate, in float64) reads the tables, crossfading
    linearly between neighbouring frames. Its cost does not grow with the number of harmonics, unlike a bank
@@ -54,7 +58,8 @@ from torch.nn import functional as F
 from hummingface.hub import Pretrained
 from hummingface.models.autoencoder import Decoder
 
-LOG_AMPLITUDE_BIAS = -5.0  # controls start near silence (exp_sigmoid(-5) ~ 1e-5), so a fresh model is quiet
+NOISE_BIAS = -5.0  # noise bands start near silence (exp_sigmoid(-5) ~ 2e-5), so a fresh model is quiet
+LOUDNESS_BIAS = -2.0  # the harmonics start at a total amplitude of ~0.015
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +111,7 @@ class SynthDecoderConfig:
 
     @property
     def n_controls(self) -> int:
-        return self.n_envelope + self.n_detail + 1 + self.n_noise
+        return 1 + self.n_envelope + self.n_detail + 1 + self.n_noise
 
 
 def exp_sigmoid(x: torch.Tensor, exponent: float = math.log(10.0), max_value: float = 2.0) -> torch.Tensor:
@@ -170,17 +175,20 @@ class SynthDecoder(Pretrained):
         return torch.cat([self.embedding(index), ((pitch.float() - 60.0) / 24.0)[:, None]], dim=-1)
 
     def control_curves(self, latent: torch.Tensor, pitch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The synthesiser's controls, frames last-but-one: ``envelope`` ``(B, T, n_envelope)`` and ``detail``
-        ``(B, T, n_detail)`` (log-amplitude logits), ``deviation`` ``(B, T)`` semitones, ``noise`` ``(B, T, n_noise)``
-        logits; ``T = control_frames``."""
+        """The synthesiser's controls, frames last-but-one: ``loudness`` ``(B, T)``, the harmonics' total
+        amplitude; ``envelope`` ``(B, T, n_envelope)`` and ``detail`` ``(B, T, n_detail)``, logits of the
+        harmonic distribution; ``deviation`` ``(B, T)`` semitones; ``noise`` ``(B, T, n_noise)`` logits;
+        ``T = control_frames``."""
         config = self.config
         out = self.controls(latent, self.condition(pitch)).transpose(1, 2)  # (B, T, n_controls)
-        envelope, detail, deviation, noise = out.split([config.n_envelope, config.n_detail, 1, config.n_noise], -1)
+        loudness, envelope, detail, deviation, noise = out.split(
+            [1, config.n_envelope, config.n_detail, 1, config.n_noise], -1)
         return {
-            "envelope": envelope + LOG_AMPLITUDE_BIAS,
+            "loudness": exp_sigmoid(loudness[..., 0] + LOUDNESS_BIAS),
+            "envelope": envelope,
             "detail": detail,
             "deviation": config.max_deviation * torch.tanh(deviation[..., 0]),
-            "noise": noise + LOG_AMPLITUDE_BIAS,
+            "noise": noise + NOISE_BIAS,
         }
 
     def forward(self, latent: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
@@ -188,11 +196,12 @@ class SynthDecoder(Pretrained):
         pitch = torch.as_tensor(pitch, device=latent.device).reshape(-1).expand(latent.shape[0]).float()
         curves = self.control_curves(latent, pitch)
         f0 = midi_to_hz(pitch)[:, None] * 2.0 ** (curves["deviation"] / 12.0)  # (B, T) Hz
-        harmonic = self.harmonics(f0, curves["envelope"], curves["detail"])
+        harmonic = self.harmonics(f0, curves["loudness"], curves["envelope"], curves["detail"])
         return harmonic + self.noise(curves["noise"])
 
-    def harmonics(self, f0: torch.Tensor, envelope: torch.Tensor, detail: torch.Tensor) -> torch.Tensor:
-        """f0 ``(B, T)`` Hz and log-amplitude controls -> ``(B, samples)``, through :meth:`wavetable`."""
+    def harmonics(self, f0: torch.Tensor, loudness: torch.Tensor, envelope: torch.Tensor,
+                  detail: torch.Tensor) -> torch.Tensor:
+        """f0 and total amplitude ``(B, T)``, distribution logits -> ``(B, samples)``, through :meth:`wavetable`."""
         config = self.config
         nyquist = config.sample_rate / 2
         # Only the harmonics that can sound below 0.95 x Nyquist at the lowest f0 of the batch are computed:
@@ -203,7 +212,8 @@ class SynthDecoder(Pretrained):
         partials = f0[..., None] * k  # (B, T, K) Hz
         logits = sample_bands(envelope, log_frequency_position(partials, config.n_envelope, config.min_hz, nyquist))
         logits = logits + F.pad(detail, (0, n_harmonics - config.n_detail))
-        return self.wavetable(f0, exp_sigmoid(logits) * (partials < 0.95 * nyquist))
+        distribution = logits.masked_fill(partials >= 0.95 * nyquist, -torch.inf).softmax(dim=-1)
+        return self.wavetable(f0, loudness[..., None] * distribution)
 
     def wavetable(self, f0: torch.Tensor, amplitude: torch.Tensor) -> torch.Tensor:
         """Wavetable oscillator: f0 ``(B, T)`` Hz, harmonic amplitudes ``(B, T, K)`` (K < table_size / 2) ->
