@@ -103,6 +103,17 @@ def test_wavetable_matches_additive_sines(pitch, min_snr_db):
     assert snr > min_snr_db
 
 
+def test_f0_deviation_bends_but_never_retunes_the_note():
+    torch.manual_seed(0)
+    model = SynthDecoder(TINY)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter))  # an untrained net's curves are near zero; shake them
+        deviation = model.control_curves(torch.randn(4, 8), torch.tensor([36.0, 48, 60, 72]))["deviation"]
+    assert deviation.abs().max() > 0.05 and deviation.abs().max() <= 2 * TINY.max_deviation
+    assert torch.allclose(deviation.mean(dim=-1), torch.zeros(4), atol=1e-5)
+
+
 def test_vibrato_moves_the_pitch():
     model = SynthDecoder(TINY).eval()
     frames = TINY.control_frames

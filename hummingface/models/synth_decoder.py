@@ -16,7 +16,8 @@ Signal path for one note, ``(B, latent)`` + ``(B,)`` pitch -> ``(B, 176400)`` sa
    frames (64 frames/s): the harmonics' total amplitude, a spectral envelope (``n_envelope`` bands on a
    log-frequency axis, 20 Hz-22 kHz),
    ``n_detail`` per-harmonic corrections of the lowest harmonics (a clarinet's missing even ones), an f0
-   deviation in semitones (vibrato, bounded to +-``max_deviation``) and ``n_noise`` noise-band gains.
+   deviation in semitones (vibrato, bounded to +-``max_deviation``, zero mean over the note) and
+   ``n_noise`` noise-band gains.
 2. **Harmonics, by wavetable**: per frame, harmonic ``k`` gets the envelope at ``k * f0`` plus its detail as a
    logit; a softmax over the harmonics below 0.95 x Nyquist shares the total amplitude out (DDSP's split of
    loudness and harmonic distribution: the gradient reaches every harmonic's share at any loudness, where
@@ -82,7 +83,7 @@ class SynthDecoderConfig:
         n_noise: bands of the filtered noise (the same log-frequency axis).
         table_size: samples in one wavetable period (harmonics up to ``table_size / 2 - 1``).
         noise_fft, noise_hop: STFT of the noise path (samples).
-        max_deviation: largest f0 deviation (vibrato, glide) in semitones.
+        max_deviation: largest f0 deviation (vibrato, glide) in semitones, around a zero mean over the note.
         min_pitch, max_pitch: MIDI pitches it knows; others are clamped.
         pitch_embedding: size of the learned pitch embedding that conditions the controls.
     """
@@ -98,7 +99,7 @@ class SynthDecoderConfig:
     table_size: int = 2048
     noise_fft: int = 2048
     noise_hop: int = 512
-    max_deviation: float = 1.0
+    max_deviation: float = 0.5
     min_pitch: int = 21
     max_pitch: int = 108
     pitch_embedding: int = 32
@@ -188,11 +189,15 @@ class SynthDecoder(Pretrained):
         out = self.controls(latent, self.condition(pitch)).transpose(1, 2)  # (B, T, n_controls)
         loudness, envelope, detail, deviation, noise = out.split(
             [1, config.n_envelope, config.n_detail, 1, config.n_noise], -1)
+        # Zero mean over the note: the deviation may bend (vibrato, a scoop) but never retune the note. Left
+        # free, the STFT loss's gradient through the oscillator phase drove it to +-1 semitone within 2 000
+        # steps, and no decoded note kept its pitch.
+        vibrato = config.max_deviation * torch.tanh(deviation[..., 0])
         return {
             "loudness": exp_sigmoid(loudness[..., 0] + LOUDNESS_BIAS),
             "envelope": envelope,
             "detail": detail,
-            "deviation": config.max_deviation * torch.tanh(deviation[..., 0]),
+            "deviation": vibrato - vibrato.mean(dim=-1, keepdim=True),
             "noise": noise + NOISE_BIAS,
         }
 
