@@ -233,25 +233,28 @@ class SynthDecoder(Pretrained):
         # One period per frame: sum_k a_k sin(2 pi k x / N), as an inverse real FFT of -i N a_k / 2.
         spectrum = F.pad(torch.complex(torch.zeros_like(amplitude), amplitude * (-config.table_size / 2)),
                          (1, config.table_size // 2 - n_harmonics))
-        tables = torch.fft.irfft(spectrum, n=config.table_size).reshape(batch, -1)  # (B, T * N)
+        tables = torch.fft.irfft(spectrum, n=config.table_size)  # (B, T, N)
+        # Each period followed by its first sample, so reading at index + 1 never needs a wrap-around.
+        stride = config.table_size + 1
+        tables = torch.cat([tables, tables[..., :1]], dim=-1).reshape(batch, -1)  # (B, T * (N + 1))
 
         # Audio-rate phase in cycles (float64: 176 400 accumulated increments must not drift), starting at 0.
         samples = config.samples
         f0_audio = F.interpolate(f0[:, None], size=samples, mode="linear", align_corners=True)[:, 0].double()
         phase = torch.cumsum(f0_audio, dim=-1) - f0_audio
         phase = (phase / config.sample_rate).frac().float() * config.table_size  # (B, S) in [0, N)
-        index = phase.long()
+        index = phase.long().clamp(max=config.table_size - 1)  # float32 rounding can land a phase on N itself
         frac = phase - index
-        following = (index + 1) % config.table_size
         position = torch.linspace(0, frames - 1, samples, device=f0.device)
-        frame = position.long().clamp(max=frames - 2) * config.table_size
-        fade = position - frame / config.table_size
+        frame = position.long().clamp(max=frames - 2)
+        fade = position - frame
+        frame = frame * stride
 
         def read(start: torch.Tensor) -> torch.Tensor:
             return torch.lerp(torch.gather(tables, 1, (start + index).expand(batch, -1)),
-                              torch.gather(tables, 1, (start + following).expand(batch, -1)), frac)
+                              torch.gather(tables, 1, (start + index + 1).expand(batch, -1)), frac)
 
-        return torch.lerp(read(frame), read(frame + config.table_size), fade)
+        return torch.lerp(read(frame), read(frame + stride), fade)
 
     def noise(self, bands: torch.Tensor) -> torch.Tensor:
         """Filtered noise: band logits ``(B, T, n_noise)`` -> ``(B, samples)`` through an inverse STFT."""
