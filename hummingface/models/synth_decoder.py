@@ -44,8 +44,8 @@ The two add. Measurements that chose this (2-core shared CPU machine, fp32):
   overfit from LSD 15 to 4.0 and 7.8 dB in 150 steps, the harmonics carrying the sound.
 - **Wavetable vs. exact sines** (1/k harmonics, table 2048; ``tests/test_decoder44.py`` checks it): SNR
   44.5 dB at MIDI 24 (640 harmonics), 53 dB at MIDI 36, 71 dB at MIDI 60; a 4096 table adds ~12 dB.
-- **Speed**: one 4-s note decodes in 15-25 ms (MIDI 84 .. 24) on one thread, wall and CPU time alike
-  (1.3 M parameters; the same minute, today's cvae took 85 ms for a 16-kHz note). Two threads were
+- **Speed**: one 4-s note decodes in 15-25 ms (MIDI 84 .. 24) on one thread, wall and CPU time alike,
+  untrained or trained (1.3 M parameters; the same minute, today's cvae took 85 ms for a 16-kHz note). Two threads were
   *slower* for both while other jobs held the cores (0.5-0.7 s here, 2.0 s for the cvae): thread
   contention on a shared machine, so ``benchmarks/notes44.py`` reports CPU time beside wall time.
 - **Training cost**: the loss dominates a step; 50 % STFT overlap instead of 75 % cut it threefold.
