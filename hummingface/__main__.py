@@ -72,16 +72,18 @@ def cmd_data(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     if args.corpus == "notes":
-        from hummingface.data.notes import NoteRenderConfig, parse_int_list, render_notes
+        from hummingface.data.notes import NoteRenderConfig, default_plan, parse_int_list, render_notes
 
+        pitches, velocities = default_plan(args.sample_rate)
         config = NoteRenderConfig(
             soundfont=Path(args.soundfont),
             out=Path(args.out),
-            pitches=parse_int_list(args.pitches, "pitches", 0, 127),
-            velocities=parse_int_list(args.velocities, "velocities", 1, 127),
+            pitches=parse_int_list(args.pitches or pitches, "pitches", 0, 127),
+            velocities=parse_int_list(args.velocities or velocities, "velocities", 1, 127),
             variants=args.variants,
             seed=args.seed,
             limit=args.limit,
+            sample_rate=args.sample_rate,
         )
         summary = render_notes(config)
         kept = sum(summary.kept.values())
@@ -300,8 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     notes.add_argument("--soundfont", required=True, help="General MIDI .sf2 (train on FluidR3_GM only)")
     notes.add_argument("--out", required=True, help="corpus root; gets nsynth-{train,valid,test}/")
     notes.add_argument("--limit", type=bounded(int, 1), help="render only this many notes (a seeded random subset)")
-    notes.add_argument("--pitches", default="21-108", help="MIDI pitches, e.g. 21-108 or 48,60,72 (default 21-108)")
-    notes.add_argument("--velocities", default="25,50,75,100,127", help="MIDI velocities (default NSynth's five)")
+    notes.add_argument("--pitches", help="MIDI pitches, e.g. 21-108 or 48,60,72 (default 21-108; 24-96 above 16 kHz)")
+    notes.add_argument("--velocities", help="MIDI velocities (default NSynth's five; 50,100,127 above 16 kHz)")
+    notes.add_argument("--sample-rate", type=bounded(int, 8000, 192000), default=16000,
+                       help="Hz of the notes (default 16000, NSynth's)")
     notes.add_argument("--variants", type=bounded(int, 1, 100), default=3,
                        help="instruments per program: dry + effect chains")
     notes.add_argument("--seed", type=SEED, default=0, help="effects, splits and --limit draw from it (default 0)")

@@ -6,7 +6,7 @@ downloads them through ``huggingface_hub`` when it starts (:meth:`hummingface.hu
 
 The bundle (:func:`bundle`) is what the Space needs to run ``app.py``:
 
-- ``app.py`` and the ``hummingface`` package's ``.py`` files;
+- ``app.py`` and the ``hummingface`` package's files (``.py``, and the keyboard's ``.html``/``.css``/``.js``);
 - ``assets/`` (presets and example clips, under 1 MB);
 - ``requirements.txt`` (the repository's, plus ``spaces`` for ZeroGPU hardware; ``spaces.GPU`` changes nothing
   elsewhere) and ``packages.txt`` (Debian packages: FluidSynth and its General MIDI SoundFont);
@@ -22,6 +22,7 @@ from pathlib import Path
 from hummingface.errors import UserError
 from hummingface.hub import _REPO_ID, repo_checkpoints
 
+PACKAGE_SUFFIXES = (".py", ".html", ".css", ".js")  # the package's code and the keyboard's web files
 GENERATED = "README.md"  # written from the repository's README, not copied
 SPACE_EXTRA_REQUIREMENTS = ("spaces",)
 
@@ -51,7 +52,8 @@ def bundle(root: Path | None = None) -> dict[str, Path | None]:
     if not (root / "app.py").is_file() or not (root / "hummingface").is_dir():
         raise UserError(f"{root} holds no app.py and hummingface/ package to publish.")
     files = [root / "app.py", root / "requirements.txt", root / "packages.txt"]
-    files += sorted(p for p in (root / "hummingface").rglob("*.py") if "__pycache__" not in p.parts)
+    files += sorted(p for p in (root / "hummingface").rglob("*") if p.suffix in PACKAGE_SUFFIXES and p.is_file()
+                    and "__pycache__" not in p.parts)
     files += sorted(p for p in (root / "assets").rglob("*") if p.is_file())
     plan: dict[str, Path | None] = {p.relative_to(root).as_posix(): p for p in files if p.is_file()}
     plan[GENERATED] = None

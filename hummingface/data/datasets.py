@@ -1,8 +1,10 @@
-"""PyTorch datasets of 4-s, 16-kHz notes: the NSynth layout, and any folder of audio.
+"""PyTorch datasets of 4-s notes: the NSynth layout, and any folder of audio.
 
-Both yield ``(features, labels)``: ``features = transform(audio)`` where ``audio`` is float32 ``(1, 64000)`` in
-[-1, 1] and ``transform`` defaults to :class:`hummingface.dsp.NoteSpectrogram` (the representation every note
-model shares); ``labels`` is a dict that the default ``DataLoader`` collate batches.
+Both yield ``(features, labels)``: ``features = transform(audio)`` where ``audio`` is float32 ``(1, 4 * rate)``
+in [-1, 1] and ``transform`` defaults to :class:`hummingface.dsp.NoteSpectrogram` (the representation every
+note model shares); ``labels`` is a dict that the default ``DataLoader`` collate batches. Notes come at 16 kHz
+unless a ``sample_rate`` is asked for; ``NSynthDataset(..., sample_rate=None)`` gives a corpus's own recorded
+rate (``examples.json``'s ``sample_rate``: 16 kHz for the real NSynth, any for :mod:`hummingface.data.notes`).
 """
 
 from __future__ import annotations
@@ -34,10 +36,15 @@ def _default_transform() -> Transform:
     return NoteSpectrogram()
 
 
-def _read_note(path: Path) -> np.ndarray:
-    """Any audio file -> float32 ``(1, 64000)``: 16 kHz mono, trimmed or zero-padded to 4 s."""
-    audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, mono=True)
-    return fit_length(audio, NOTE_SAMPLES)
+def read_note(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Any audio file -> float32 ``(1, 4 * sample_rate)``: mono at ``sample_rate``, trimmed or zero-padded to 4 s."""
+    audio, _ = read_audio(path, sample_rate=sample_rate, mono=True)
+    return fit_length(audio, NOTE_SAMPLES * sample_rate // SAMPLE_RATE)
+
+
+def corpus_rate(examples: dict) -> int:
+    """The sample rate an NSynth-layout split's ``examples.json`` records (NSynth's 16 kHz when it is silent)."""
+    return int(next(iter(examples.values()), {}).get("sample_rate", SAMPLE_RATE))
 
 
 def _features(note: np.ndarray, transform: Transform) -> torch.Tensor:
@@ -56,7 +63,9 @@ class NSynthDataset(Dataset):
         families: keep only these families (names like ``"guitar"`` or NSynth indices); ``None`` keeps all.
         pitches: keep only these MIDI pitches (e.g. ``range(24, 85)``); ``None`` keeps all.
         sources: keep only these sources (``"acoustic"``, ``"electronic"``, ``"synthetic"`` or indices).
-        transform: ``(1, 64000)`` float32 audio -> features; default ``NoteSpectrogram()``.
+        transform: ``(1, samples)`` float32 audio -> features; default ``NoteSpectrogram()`` (16 kHz).
+        sample_rate: Hz the audio is read at (resampled when the corpus holds another rate); ``None``: the
+            corpus's recorded rate, :attr:`corpus_rate`.
 
     Items are ``(features, labels)`` with labels ``pitch``, ``velocity``, ``family``, ``source``, ``instrument``
     (ints), ``note_str`` (str) and ``qualities`` (float32 tensor of NSynth's 10 flags).
@@ -70,6 +79,7 @@ class NSynthDataset(Dataset):
         pitches: Iterable[int] | None = None,
         sources: Iterable[str | int] | None = None,
         transform: Transform | None = None,
+        sample_rate: int | None = SAMPLE_RATE,
     ) -> None:
         self.folder = Path(root) / f"nsynth-{split}"
         index = self.folder / "examples.json"
@@ -79,6 +89,8 @@ class NSynthDataset(Dataset):
             examples = json.loads(index.read_text())
         except (OSError, ValueError) as error:
             raise UserError(f"{index} cannot be read as JSON ({error}).") from None
+        self.corpus_rate = corpus_rate(examples)
+        self.sample_rate = sample_rate or self.corpus_rate
         keep_families = _indices(families, FAMILIES, "family")
         keep_sources = _indices(sources, SOURCES, "source")
         keep_pitches = None if pitches is None else set(pitches)
@@ -95,7 +107,8 @@ class NSynthDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         example = self.examples[index]
-        features = _features(_read_note(self.folder / "audio" / f"{example['note_str']}.wav"), self.transform)
+        audio = read_note(self.folder / "audio" / f"{example['note_str']}.wav", self.sample_rate)
+        features = _features(audio, self.transform)
         return features, {
             "pitch": example["pitch"],
             "velocity": example["velocity"],
@@ -141,7 +154,7 @@ class FolderDataset(Dataset):
         from hummingface.models.timbre import note_pitch
 
         path = self.files[index]
-        note = _read_note(path)
+        note = read_note(path)
         features = _features(note, self.transform)
         label = self.labels[index]
         label_index = self.classes.index(label)

@@ -3,7 +3,14 @@
 Layout (the real NSynth download's, so either drops in)::
 
     DIR/nsynth-{train,valid,test}/examples.json     {note_str: {NSynth's fields, + gm_program, variant, ...}}
-    DIR/nsynth-{train,valid,test}/audio/<note_str>.wav   16 kHz, mono, 64 000 samples, PCM_16
+    DIR/nsynth-{train,valid,test}/audio/<note_str>.wav   mono PCM_16, 4 s at the corpus's rate
+
+The rate is NSynth's 16 kHz by default and any other on request (``sample_rate``; every entry of
+``examples.json`` records it, so readers know what they hold). At 44.1 kHz a 4-s note is 353 kB, so the
+full plan (pitches 21-108 x five velocities, ~76 000 notes) would take ~27 GB: :data:`HIGH_RATE_PITCHES` and
+:data:`HIGH_RATE_VELOCITIES` are the default subset above 16 kHz -- the pitches the note models train on
+(24-96) at three velocities (soft, loud, full: FluidR3's velocity layers switch near there), ~44 000 notes,
+~15.5 GB.
 
 Each note is held for 3 s and released for 1 s, as in NSynth. An instrument is a General MIDI program (see
 :mod:`~hummingface.data.gm`) played dry or through one seeded effect chain (:mod:`~hummingface.data.effects`);
@@ -32,6 +39,8 @@ from hummingface.errors import UserError
 SPLITS = ("train", "valid", "test")
 SILENCE_PEAK = 10 ** (-60 / 20)
 CLIP_PEAK = 0.999
+HIGH_RATE_PITCHES = tuple(range(24, 97))  # the default plan above 16 kHz (see the module docstring)
+HIGH_RATE_VELOCITIES = (50, 100, 127)
 
 
 @dataclass
@@ -43,6 +52,7 @@ class NoteRenderConfig:
         velocities: MIDI velocities, NSynth's five by default.
         variants: instruments per program: the dry one plus ``variants - 1`` effect chains.
         limit: render only this many notes, drawn at random (seeded) from the full plan.
+        sample_rate: Hz of the rendered notes (FluidSynth renders at it; no resampling).
         gain: FluidSynth master gain; 0.7 keeps FluidR3_GM's loudest dry note near -5 dBFS.
     """
 
@@ -121,6 +131,20 @@ def parse_int_list(text: str, name: str, low: int, high: int) -> tuple[int, ...]
     return tuple(sorted(values))
 
 
+def default_plan(sample_rate: int) -> tuple[str, str]:
+    """The default ``(pitches, velocities)`` for a corpus at ``sample_rate`` Hz, as CLI strings.
+
+    Raises:
+        UserError: a rate outside 8-96 kHz.
+    """
+    if not 8000 <= sample_rate <= 96000:
+        raise UserError(f"--sample-rate {sample_rate} must lie within 8000-96000 Hz.")
+    if sample_rate <= 16000:
+        return "21-108", "25,50,75,100,127"
+    pitches = f"{HIGH_RATE_PITCHES[0]}-{HIGH_RATE_PITCHES[-1]}"
+    return pitches, ",".join(str(v) for v in HIGH_RATE_VELOCITIES)
+
+
 def plan_instruments(config: NoteRenderConfig) -> list[Instrument]:
     """Every instrument: programs x variants, numbered NSynth-style and assigned to a split."""
     programs = pitched_instruments()
@@ -156,12 +180,12 @@ def plan_notes(config: NoteRenderConfig, instruments: list[Instrument]) -> list[
     return jobs
 
 
-def render_note(note_str: str, soundfont: str | os.PathLike, seed: int = 0) -> np.ndarray:
+def render_note(note_str: str, soundfont: str | os.PathLike, seed: int = 0, sample_rate: int = 16000) -> np.ndarray:
     """Render one corpus note again from its ``note_str`` (e.g. ``"guitar_acoustic_003-060-100"``).
 
     The instrument plan is a pure function of the seed, so this gives the same audio as the file the corpus
-    render wrote (with the default ``variants``), without the corpus on disk. Returns float32 ``(64000,)``
-    at 16 kHz.
+    render wrote (with the default ``variants``), without the corpus on disk. Returns float32
+    ``(4 * sample_rate,)`` at ``sample_rate`` Hz.
 
     Raises:
         UserError: a malformed ``note_str``, an instrument this plan does not have, or a bad SoundFont.
@@ -173,7 +197,7 @@ def render_note(note_str: str, soundfont: str | os.PathLike, seed: int = 0) -> n
         pitch, velocity = int(pitch_text), int(velocity_text)
     except ValueError:
         raise UserError(f"{note_str!r} is not a note id like guitar_acoustic_003-060-100.") from None
-    config = NoteRenderConfig(soundfont=Path(soundfont), out=Path("."), seed=seed)
+    config = NoteRenderConfig(soundfont=Path(soundfont), out=Path("."), seed=seed, sample_rate=sample_rate)
     instrument = next((i for i in plan_instruments(config) if i.name == name), None)
     if instrument is None:
         raise UserError(f"No instrument {name!r} in the seed-{seed} corpus plan.")
