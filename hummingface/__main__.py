@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     notes.add_argument("--limit", type=bounded(int, 1), help="render only this many notes (a seeded random subset)")
     notes.add_argument("--pitches", help="MIDI pitches, e.g. 21-108 or 48,60,72 (default 21-108; 24-96 above 16 kHz)")
     notes.add_argument("--velocities", help="MIDI velocities (default NSynth's five; 50,100,127 above 16 kHz)")
-    notes.add_argument("--sample-rate", type=bounded(int, 8000, 192000), default=16000,
+    notes.add_argument("--sample-rate", type=bounded(int, 8000, 96000), default=16000,
                        help="Hz of the notes (default 16000, NSynth's)")
     notes.add_argument("--variants", type=bounded(int, 1, 100), default=3,
                        help="instruments per program: dry + effect chains")

@@ -155,7 +155,7 @@ def test_cli_train_reconstruct_generate(corpus, tmp_path, capsys):
         (["train", "gan", "--data", "{tmp}", "--out", "{tmp}/run", "--beta", "0.5"], "--beta is not an option"),
         (["train", "ae", "--data", "{tmp}", "--out", "{tmp}/run", "--kl-warmup", "5"], "of the ae model"),
         (["train", "upsampler", "--out", "{tmp}/run", "--init", "x"], "--init is not an option"),
-        (["train", "cvae", "--data", "{tmp}", "--out", "{tmp}/run", "--batch-size", "x"], "invalid int"),
+        (["train", "cvae", "--data", "{tmp}", "--out", "{tmp}/run", "--batch-size", "x"], "must be a number"),
         (["train", "vae", "--data", "{tmp}", "--out", "{tmp}/run", "--channels", "4,4"], "5 entries"),
     ],
 )

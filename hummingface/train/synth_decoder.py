@@ -115,8 +115,7 @@ class SynthDecoderTask(Task):
     model: SynthDecoder
 
     def __init__(self, config: SynthDecoderTrainConfig, model_config: SynthDecoderConfig) -> None:
-        super().__init__(config)
-        self.model_config = model_config
+        super().__init__(config, model_config)
 
     def load_data(self, progress: bool) -> int:
         config = self.config
