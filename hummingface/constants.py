@@ -6,3 +6,9 @@ TRAIN_PITCHES = range(24, 97)  # MIDI pitches the shipped note models train on a
 SLIDER_RANGE = 4.0  # Designer sliders span this many standard deviations either side of the mean
 MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes of audio
 MAX_FILE_SIZE = "200mb"  # Gradio's upload cap: a 10-minute 44.1 kHz stereo WAV is 106 MB
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(pitch: int) -> str:
+    """MIDI pitch -> scientific pitch name: 60 -> ``"C4"``, 69 -> ``"A4"``, 61 -> ``"C#4"``."""
+    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"

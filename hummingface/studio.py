@@ -26,7 +26,7 @@ import torch
 
 from hummingface.audio import audio_info, read_audio, to_int16, write_audio
 from hummingface.cli_args import MAX_SEED, number
-from hummingface.constants import MAX_UPLOAD_SECONDS
+from hummingface.constants import MAX_UPLOAD_SECONDS, note_name
 from hummingface.data.gm import FAMILIES
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
@@ -39,16 +39,10 @@ GENERATOR_MODELS = ("gan", "cdecoder")
 PICTURE_SECONDS = 30.0  # the Upsampler's pictures and bandwidth measure show at most this much of a file
 MAX_STD = 10.0  # slider values beyond this many standard deviations are refused (the app's sliders span ±4)
 MAX_MAPS = 16  # Explorer maps kept (least recently used dropped): about 1 MB each
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 NOTES_DIR_ENV = "HUMMINGFACE_NOTES"  # the note corpus root, for the Explorer's original notes
 DEFAULT_NOTES_DIR = Path("data/notes-fluidr3")
 Audio = tuple[int, np.ndarray]  # what gr.Audio plays: (sample rate, int16 (samples,) or (samples, channels))
-
-
-def note_name(pitch: int) -> str:
-    """MIDI pitch -> scientific pitch name: 60 -> ``"C4"``, 69 -> ``"A4"``."""
-    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def playable(audio: np.ndarray, sample_rate: int) -> Audio:

@@ -16,11 +16,11 @@ import re
 
 import numpy as np
 
+from hummingface.constants import note_name
 from hummingface.errors import UserError
 from hummingface.instruments.loop import Loop, crossfade, find_loop
 from hummingface.instruments.source import NoteSource
 
-NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 TARGET_RMS_DB = -20.0  # every sample's loudness (dBFS RMS over its first 1.5 s)
 PEAK_CEILING = 0.89  # -1 dBFS: the whole set is turned down together if any sample would pass it
 MAX_GAIN = 100.0  # +40 dB at most: a near-silent note stays quiet rather than turning the set down
@@ -28,11 +28,6 @@ TRIM_DB = -40.0  # leading audio quieter than this (re the note's peak) is cut
 LAYER_VELOCITIES = (50, 75, 100, 127)  # velocity layers of the models that play velocity themselves
 HOLD_SECONDS = 3.0  # how long the model's notes are held before their release
 RELEASE_SECONDS = 0.3  # the players' release after note-off (the sample's own release plays under it)
-
-
-def note_name(pitch: int) -> str:
-    """MIDI pitch -> a file-name-safe note name: 48 -> ``C3``, 49 -> ``Cs3`` (60 = C4, as in the Designer)."""
-    return f"{NOTE_NAMES[pitch % 12].replace('#', 's')}{pitch // 12 - 1}"
 
 
 def parse_pitches(text: str) -> tuple[int, int]:
@@ -106,7 +101,8 @@ class Sample:
 
     def file_name(self, instrument: str) -> str:
         """``Name_C3_v100.wav``: the root note and velocity in the name, as samplers and DAWs expect."""
-        return f"{instrument}_{note_name(self.root)}_v{self.velocity}.wav"
+        # "#" starts a preprocessor directive in SFZ, so C#3 is written Cs3 (as many sample libraries do).
+        return f"{instrument}_{note_name(self.root).replace('#', 's')}_v{self.velocity}.wav"
 
 
 @dataclasses.dataclass

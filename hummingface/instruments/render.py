@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import soxr
 
+from hummingface.audio import resample
 from hummingface.instruments.midi import Note
 from hummingface.instruments.multisample import Multisample, Sample
 
@@ -97,7 +97,7 @@ def voice_audio(voice: Voice, instrument: Multisample, config: RenderConfig) -> 
         x = np.concatenate([x[: loop.end + 1], np.tile(body, passes), x[loop.end + 1 :]])
     stream = np.zeros(needed, dtype=np.float32)
     stream[: min(needed, len(x))] = x[:needed]
-    out = soxr.resample(stream, rate, config.sample_rate, quality="HQ")
+    out = resample(stream, rate, config.sample_rate)
     out = out[: round((stop - note.start) * config.sample_rate)]
     envelope = np.ones(len(out), dtype=np.float32)
     if sample.loop is not None:
