@@ -16,7 +16,7 @@ import pytest
 from hummingface.errors import UserError
 from hummingface.instruments.export import export
 from hummingface.instruments.loop import crossfade, find_loop, played, seam_click_db
-from hummingface.instruments.multisample import MultisampleConfig, build_multisample, note_name
+from hummingface.instruments.multisample import MultisampleConfig, build_multisample, note_name, trim_start
 from hummingface.instruments.source import NoteSource
 from hummingface.instruments.wavfile import read_smpl
 
@@ -307,3 +307,12 @@ def test_descriptors_move_the_way_their_words_say():
     assert describe(decaying, SR, 57)["decay"] < base["decay"]
     assert describe(slow, SR, 57)["attack"] > base["attack"] + 0.3
     assert describe(inharmonic, SR, 57)["inharmonicity"] > base["inharmonicity"] + 0.2
+
+
+def test_a_note_loud_from_its_first_sample_starts_without_a_click():
+    # A decoded note can start at a tenth of its peak on sample 0: nothing to trim, but a player would click.
+    sr = 16000
+    t = np.arange(sr) / sr
+    note = (0.1 + np.sin(2 * np.pi * 262 * t)).astype(np.float32) * np.exp(-t)
+    out = trim_start(note, sr)
+    assert abs(out[0]) < 1e-3 and abs(out[1]) < 0.1 * abs(note[1])  # ramps up over 1 ms

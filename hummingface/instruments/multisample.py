@@ -137,8 +137,13 @@ def velocity_ranges(velocities: tuple[int, ...]) -> list[tuple[int, int]]:
     return [(1 if i == 0 else ordered[i - 1] + 1, 127 if i == len(ordered) - 1 else v) for i, v in enumerate(ordered)]
 
 
-def trim_start(audio: np.ndarray, sample_rate: int, pre_roll_s: float = 0.002) -> np.ndarray:
-    """Cut the leading silence (below :data:`TRIM_DB` re the peak), keeping a 2-ms faded-in pre-roll."""
+def trim_start(audio: np.ndarray, sample_rate: int, pre_roll_s: float = 0.002, fade_in_s: float = 0.001
+               ) -> np.ndarray:
+    """Cut the leading silence (below :data:`TRIM_DB` re the peak), keeping a 2-ms pre-roll, and fade in.
+
+    The fade covers the pre-roll, and at least ``fade_in_s``: a decoded note can start at a tenth of its peak
+    on its very first sample, and a player starting it there clicks.
+    """
     peak = float(np.abs(audio).max())
     if peak == 0:
         return audio
@@ -146,7 +151,7 @@ def trim_start(audio: np.ndarray, sample_rate: int, pre_roll_s: float = 0.002) -
     pre = int(pre_roll_s * sample_rate)
     start = max(0, first - pre)
     out = np.array(audio[start:], dtype=np.float32)
-    ramp = min(first - start, len(out))
+    ramp = min(max(first - start, int(fade_in_s * sample_rate)), len(out))
     out[:ramp] *= np.linspace(0.0, 1.0, ramp, endpoint=False, dtype=np.float32)
     return out
 
