@@ -14,7 +14,7 @@ from hummingface.cli_args import SEED, bounded
 from hummingface.errors import UserError
 
 TIMBRE_MODELS = ("ae", "vae", "mog-vae", "cvae")
-MODELS = (*TIMBRE_MODELS, "gan", "cdecoder", "upsampler", "family-classifier", "synth-decoder")
+MODELS = (*TIMBRE_MODELS, "gan", "cdecoder", "upsampler", "family-classifier", "vocoder")
 # Flag destinations that are named differently in the train configs.
 CONFIG_NAMES = {"lr": "learning_rate", "kl_warmup": "kl_warmup_steps", "d_lr": "d_learning_rate"}
 MODEL_FLAGS = ("latent_size", "channels", "pitch_temperature", "width", "blocks")  # -> the model's own config
@@ -48,7 +48,7 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         "cvae": "pitch-conditional VAE (the Designer's default)", "gan": "note GAN (mixture prior, AC-GAN)",
         "cdecoder": "labels-to-note decoder", "upsampler": "8 -> 44.1 kHz band extension",
         "family-classifier": "instrument-family judge of the generators",
-        "synth-decoder": "44.1 kHz harmonic-plus-noise decoder of the cvae's latent",
+        "vocoder": "44.1 kHz harmonic-plus-noise vocoder of every note model's mel spectrograms",
     }
     for name in MODELS:
         parser = models.add_parser(name, help=helps[name], description=f"Train the {name} ({helps[name]}).")
@@ -80,9 +80,15 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--valid-clips", type=COUNT, help="validation clips scored per checkpoint (default 12)")
             parser.add_argument("--width", type=COUNT, help="channels of the conv trunk (default 160)")
             parser.add_argument("--blocks", type=COUNT, help="ConvNeXt blocks (default 6)")
-        elif name == "synth-decoder":
-            parser.add_argument("--timbre", help="frozen cvae whose latent it decodes (default checkpoints/cvae)")
-            parser.add_argument("--channels", help="control network channels at 128..8 frames, five numbers")
+        elif name == "vocoder":
+            parser.add_argument("--timbre", help="note model whose reconstructions it also trains on "
+                                "(default checkpoints/cvae; 'none': true spectrograms only)")
+            parser.add_argument("--decoded-share", type=bounded(float, 0, 1),
+                                help="share of training notes given as the --timbre model's reconstruction (0.5)")
+            parser.add_argument("--crop-seconds", type=bounded(float, 0.1, 4),
+                                help="length of the excerpt rendered per note and step (default 1.0)")
+            parser.add_argument("--width", type=COUNT, help="channels of the control network (default 192)")
+            parser.add_argument("--blocks", type=COUNT, help="dilated residual blocks (default 8)")
             parser.add_argument("--valid-notes", type=COUNT, help="validation notes per checkpoint (default 24)")
         parser.set_defaults(func=cmd_train)
 
@@ -177,11 +183,11 @@ def _classes(model: str) -> tuple[type, type, type]:
         from hummingface.train.upsampler import UpsamplerTask, UpsamplerTrainConfig
 
         return UpsamplerTrainConfig, UpsamplerConfig, UpsamplerTask
-    if model == "synth-decoder":
-        from hummingface.models.synth_decoder import SynthDecoderConfig
-        from hummingface.train.synth_decoder import SynthDecoderTask, SynthDecoderTrainConfig
+    if model == "vocoder":
+        from hummingface.models.vocoder import VocoderConfig
+        from hummingface.train.vocoder import VocoderTask, VocoderTrainConfig
 
-        return SynthDecoderTrainConfig, SynthDecoderConfig, SynthDecoderTask
+        return VocoderTrainConfig, VocoderConfig, VocoderTask
     from hummingface.models.family_classifier import FamilyClassifierConfig
     from hummingface.train.classifier import ClassifierTask, ClassifierTrainConfig
 
