@@ -6,7 +6,7 @@ Importing the package is cheap (no torch); each submodule pulls in what it needs
 __version__ = "0.1.0"
 
 
-def load(name: str = "cvae", weights=None, device=None):
+def load(name: str = "cvae", weights=None, device=None, vocoder="vocoder"):
     """A trained timbre model (``ae``, ``vae``, ``mog-vae`` or ``cvae``) as a :class:`hummingface.models.Timbre`.
 
     It has ``encode(audio, sr, pitch=None)``, ``decode(latent, pitch=None)``, ``sample(seed, pitch=60)``,
@@ -16,21 +16,23 @@ def load(name: str = "cvae", weights=None, device=None):
     Args:
         weights: ``org/name[@revision]`` on the Hub or a checkpoint tree; default ``checkpoints/``.
         device: ``cpu``, ``cuda``, ``mps`` or ``auto`` (default ``$HUMMINGFACE_DEVICE`` or auto).
+        vocoder: the checkpoint that plays the notes at 44.1 kHz (``model.sample_rate``); ``None``, or
+            weights without it, play them at 16 kHz.
     """
     from hummingface.models.timbre import Timbre
 
-    return Timbre.load(name, weights=weights, device=device)
+    return Timbre.load(name, weights=weights, device=device, vocoder=vocoder)
 
 
-def load_generator(name: str = "gan", weights=None, device=None):
+def load_generator(name: str = "gan", weights=None, device=None, vocoder="vocoder"):
     """A note generator (``gan`` or ``cdecoder``) as a :class:`hummingface.models.generator.NoteGenerator`.
 
-    It has ``generate(pitch, family, velocity=100, seed=0)`` -> float32 ``(64000,)`` at 16 kHz and
+    It has ``generate(pitch, family, velocity=100, seed=0)`` -> float32 ``(176400,)`` at 44.1 kHz and
     ``surprise(seed)`` -> ``(audio, pitch, family)``. Arguments as for :func:`load`.
     """
     from hummingface.models.generator import NoteGenerator
 
-    return NoteGenerator.load(name, weights=weights, device=device)
+    return NoteGenerator.load(name, weights=weights, device=device, vocoder=vocoder)
 
 
 def upsample(audio, sr, mode="model", device=None, progress=False, **kwargs):

@@ -137,7 +137,6 @@ def _generate_notes(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from hummingface.audio import write_audio
-    from hummingface.constants import SAMPLE_RATE
     from hummingface.data.gm import FAMILIES
     from hummingface.models.generator import NoteGenerator, check_pitches, family_index
 
@@ -162,7 +161,7 @@ def _generate_notes(args: argparse.Namespace) -> None:
                 pitch, family_name = 60 if pitch is None else pitch, family
             path = target if single else target / f"{family_name}-{pitch:03d}-{args.seed}.wav"
             note = model.generate(pitch, family_name, velocity, args.seed, args.temperature)
-            write_audio(path, note, SAMPLE_RATE)
+            write_audio(path, note, model.sample_rate)
             print(path)
 
 
@@ -185,7 +184,8 @@ def _note_outputs(inputs: list[str], out: str, suffix: str = ".wav"):
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
-    """Encode and decode notes: each input is brought to 4 s at 16 kHz mono; outputs keep the input's stem."""
+    """Encode and decode notes: each input is brought to 4 s at 16 kHz mono for the encoder; outputs (44.1 kHz with
+    the vocoder) keep the input's stem."""
     from hummingface.audio import read_audio, write_audio
     from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, note_pitch
 
@@ -196,7 +196,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
         note = as_note(audio, sr)
         pitch = note_pitch(note, args.pitch) if model.conditional else args.pitch
         latent = model.encode(note, SAMPLE_RATE, pitch=pitch)
-        write_audio(target, model.decode(latent, pitch=pitch), SAMPLE_RATE)
+        write_audio(target, model.decode(latent, pitch=pitch), model.sample_rate)
         print(f"{path} -> {target}")
 
 
@@ -208,7 +208,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     from hummingface.audio import write_audio
     from hummingface.data.gm import FAMILIES
-    from hummingface.models.timbre import SAMPLE_RATE, Timbre, family_index
+    from hummingface.models.timbre import Timbre, family_index
 
     if args.latent is not None:
         try:
@@ -238,7 +238,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
             else:
                 latent = model.random_latent(args.seed, family, pitch, args.temperature, args.velocity)
             path = target / f"{family or 'any'}-{pitch:03d}-{args.seed}.wav" if grid else target
-            write_audio(path, model.decode(latent, pitch=pitch), SAMPLE_RATE)
+            write_audio(path, model.decode(latent, pitch=pitch), model.sample_rate)
             print(path)
 
 

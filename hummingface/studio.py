@@ -26,12 +26,15 @@ import torch
 
 from hummingface.audio import audio_info, read_audio, to_int16, write_audio
 from hummingface.cli_args import MAX_SEED, number
-from hummingface.constants import MAX_UPLOAD_SECONDS, note_name
+from hummingface.constants import MAX_UPLOAD_SECONDS, SAMPLE_RATE, note_name
 from hummingface.data.gm import FAMILIES
+from hummingface.device import get_device
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
 from hummingface.latent import interpolate
-from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, note_pitch
+from hummingface.models.note_audio import VOCODER
+from hummingface.models.timbre import Timbre, as_note, note_pitch
+from hummingface.models.vocoder import Vocoder
 from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_side, spectrogram_image
 
 TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
@@ -129,15 +132,16 @@ class Studio:
         :meth:`~hummingface.hub.WeightsSource.fetch`); neither is one :class:`UserError` sentence.
         """
         source = WeightsSource.resolve(weights)
-        found = source.fetch((*TIMBRE_MODELS, *GENERATOR_MODELS, "upsampler"))
-        timbres = {name: Timbre.from_folder(found[name], device) for name in TIMBRE_MODELS if name in found}
+        found = source.fetch((*TIMBRE_MODELS, *GENERATOR_MODELS, "upsampler", VOCODER))
+        # One vocoder plays every note model at 44.1 kHz; weights without one play at 16 kHz.
+        vocoder = Vocoder.from_folder(found[VOCODER], device=get_device(device)) if VOCODER in found else None
+        timbres = {name: Timbre.from_folder(found[name], device, vocoder) for name in TIMBRE_MODELS if name in found}
         generators = {}
         if any(name in found for name in GENERATOR_MODELS):
             from hummingface.models.generator import NoteGenerator
 
-            generators = {
-                name: NoteGenerator.from_folder(found[name], device) for name in GENERATOR_MODELS if name in found
-            }
+            generators = {name: NoteGenerator.from_folder(found[name], device, vocoder)
+                          for name in GENERATOR_MODELS if name in found}
         upsampler = None
         if "upsampler" in found:
             from hummingface.models.upsampler import Upsampler
@@ -177,7 +181,8 @@ class Studio:
                 base_latent = None  # a latent from another model: start from the mean instead
         latent = timbre.from_sliders(values, base=base_latent)
         audio = timbre.decode(latent, pitch=pitch)
-        return Design(playable(audio, SAMPLE_RATE), spectrogram_image(audio, SAMPLE_RATE), latent, values)
+        rate = timbre.sample_rate
+        return Design(playable(audio, rate), spectrogram_image(audio, rate), latent, values)
 
     def slider_values(self, model: str, latent: torch.Tensor | Sequence[float]) -> list[float]:
         """Latent ``(D,)`` -> the model's slider values (std units), clipped to the sliders' range of ±4."""
@@ -228,12 +233,13 @@ class Studio:
         velocity = number(velocity, "Velocity", 1, 127, integer=True)
         seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
         pitches = [pitch + step for step in chords[play]]  # the generator refuses pitches it was not trained on
-        notes = generator.audio(generator.features(pitches, family, velocity, seed))  # (B, samples)
+        notes = generator.audio(generator.features(pitches, family, velocity, seed), pitches)  # (B, samples)
+        rate = generator.sample_rate
         if play == "scale":
-            audio = _sequence(list(notes), SAMPLE_RATE // 2)
+            audio = _sequence(list(notes), rate // 2)
         else:
             audio = notes.sum(axis=0) / len(notes)
-        return playable(audio, SAMPLE_RATE), spectrogram_image(audio, SAMPLE_RATE)
+        return playable(audio, rate), spectrogram_image(audio, rate)
 
     def surprise(self, model: str, seed: int) -> tuple[int, str, int]:
         """A seeded random (pitch, family, velocity) for "Surprise me": a pitch the family was trained on."""
@@ -352,14 +358,14 @@ class Studio:
         pitch, family = int(space.point_pitch[index]), FAMILIES[int(space.point_family[index])]
         velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
         reconstruction = timbre.decode(latent, pitch=pitch)
-        original, where = self._original(note_id)
+        original, original_rate, where = self._original(note_id)
         labels = (
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
             f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."
         )
         return Explored(
-            index, note_id, labels, latent, pitch, playable(reconstruction, SAMPLE_RATE),
-            playable(original, SAMPLE_RATE) if original is not None else None,
+            index, note_id, labels, latent, pitch, playable(reconstruction, timbre.sample_rate),
+            playable(original, original_rate) if original is not None else None,
             ring(picture, view.to_pixel(*coords[index])),
         )
 
@@ -377,20 +383,21 @@ class Studio:
         coords = space.to_sliders(space.point_latents, count).numpy()
         return coords[:, [x_component - 1, y_component - 1]]
 
-    def _original(self, note_id: str) -> tuple[np.ndarray | None, str]:
-        """The original note: the corpus file if present, else rendered again with FluidSynth, else ``None``."""
+    def _original(self, note_id: str) -> tuple[np.ndarray | None, int, str]:
+        """The original note ``(audio, sample rate, where from)``: the corpus file (at its own rate) if present,
+        else rendered again with FluidSynth at 16 kHz, else ``None``."""
         for split in ("valid", "test", "train"):
             path = self.notes_dir / f"nsynth-{split}" / "audio" / f"{note_id}.wav"
             if path.is_file():
-                audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, mono=True)
-                return audio[0], f"from {path}"
+                audio, rate = read_audio(path, mono=True)
+                return audio[0], rate, f"from {path}"
         try:
             from hummingface.data.notes import render_note
             from hummingface.data.synth import FLUIDR3_GM
 
-            return render_note(note_id, FLUIDR3_GM), "re-rendered with FluidSynth"
+            return render_note(note_id, FLUIDR3_GM), SAMPLE_RATE, "re-rendered with FluidSynth"
         except (UserError, ImportError, OSError):
-            return None, "not available (no corpus and no FluidSynth here)"
+            return None, SAMPLE_RATE, "not available (no corpus and no FluidSynth here)"
 
     # -- Instruments: keyboard, export, MIDI render, named sliders, mutate -------------------------------
 

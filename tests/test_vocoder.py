@@ -1,5 +1,6 @@
-"""The 44.1-kHz path: corpora at any rate, rate-aware readers, the synth-decoder (shapes, its oscillator's
-partials, one training step through the engine, strict save/load with the rate in its config)."""
+"""The 44.1-kHz path: corpora at any rate, rate-aware readers, the f0 tracker, the vocoder (shapes, its
+oscillator's partials, one training step through the engine, strict save/load with the rate in its config) and
+the note models playing through it (or at 16 kHz without it)."""
 
 import json
 
@@ -10,15 +11,17 @@ import torch
 
 from hummingface.__main__ import main
 from hummingface.data.datasets import NSynthDataset
+from hummingface.dsp import NoteSpectrogram
 from hummingface.models.autoencoder import CVAE, VAE, AutoencoderConfig
-from hummingface.models.synth_decoder import SynthDecoder, SynthDecoderConfig
+from hummingface.models.generator import CDecoder, GeneratorConfig, NoteGenerator
 from hummingface.models.timbre import Timbre
+from hummingface.models.vocoder import Vocoder, VocoderConfig
 from hummingface.train.engine import train
-from hummingface.train.synth_decoder import SynthDecoderTask, SynthDecoderTrainConfig
+from hummingface.train.vocoder import VocoderTask, VocoderTrainConfig, track_f0
 
-TINY = SynthDecoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4, n_envelope=8, n_detail=4,
-                          n_noise=8)
+TINY = VocoderConfig(width=8, dilations=(1, 2), pitch_embedding=4, n_envelope=8, n_detail=4, n_noise=8)
 PITCHES = (36, 48, 60, 72)
+FRAMES = 251
 
 
 def tone(pitch: int, sr: int, seconds: float = 4.0) -> np.ndarray:
@@ -49,11 +52,17 @@ def corpus44(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_cvae(tmp_path_factory):
-    """An untrained tiny 16-kHz cvae checkpoint: the frozen timbre model whose latent is decoded."""
+    """An untrained tiny 16-kHz cvae checkpoint: the timbre model whose reconstructions the vocoder also hears."""
     folder = tmp_path_factory.mktemp("cvae")
     torch.manual_seed(0)
     CVAE(AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)).save_pretrained(folder)
     return folder
+
+
+def features_of(audio: np.ndarray, sr: int) -> torch.Tensor:
+    from hummingface.audio import resample
+
+    return NoteSpectrogram()(torch.from_numpy(resample(audio, sr, 16000)))
 
 
 def test_readers_keep_or_resample_the_corpus_rate(corpus44):
@@ -66,25 +75,42 @@ def test_readers_keep_or_resample_the_corpus_rate(corpus44):
 
 @pytest.mark.parametrize("rate,seconds", [(44100, 4.0), (22050, 1.0), (48000, 0.5)])
 def test_shapes_at_any_rate(rate, seconds):
-    model = SynthDecoder(TINY.__class__(**{**TINY.__dict__, "sample_rate": rate, "note_seconds": seconds}))
-    audio = model(torch.randn(3, 8), torch.tensor([24, 60, 96]))
+    model = Vocoder(VocoderConfig(**{**TINY.__dict__, "sample_rate": rate, "note_seconds": seconds}))
+    features = torch.randn(3, 128, FRAMES) * 0.3
+    audio, deviation = model(features, torch.tensor([24, 60, 96]))
     assert audio.shape == (3, round(rate * seconds)) and torch.isfinite(audio).all()
+    assert deviation.shape == (3, FRAMES) and deviation.abs().max() <= TINY.max_deviation
     model.eval()
-    note = model.decode(torch.randn(8), pitch=60)
-    assert note.shape == (round(rate * seconds),) and np.abs(note).max() <= 0.99
+    note = model.decode(features[0], pitch=60)
+    assert note.shape == (round(rate * seconds),) and np.abs(note).max() <= 0.99 + 1e-6
+
+
+def test_an_untrained_vocoder_already_plays_the_mel_partials_at_the_right_pitch():
+    """Its output layer starts at zero, so the mel-derived envelope alone drives the oscillator: a 16-kHz tone's
+    features come out with their partials at multiples of f0, and energy above 8 kHz the mel never held."""
+    model = Vocoder(TINY).eval()
+    audio = model.decode(features_of(tone(57, 44100), 44100), pitch=57)  # A3, 220 Hz
+    spectrum = np.abs(np.fft.rfft(audio[: 44100] * np.hanning(44100)))
+    hz = np.fft.rfftfreq(44100, 1 / 44100)
+    peaks = hz[np.argsort(spectrum)[-5:]]
+    assert np.allclose(peaks / 220.0, np.round(peaks / 220.0), atol=0.01)
+    assert 220.0 in np.round(peaks)
+    top = spectrum[(hz > 9000) & (hz < 20000)].max() / spectrum.max()
+    assert 1e-4 < top  # the top octave is continued from the highest mel bands, not left empty
 
 
 def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
-    model = SynthDecoder(TINY).eval()
-    frames = TINY.control_frames
+    model = Vocoder(TINY).eval()
+    frames = 64
     f0 = torch.full((1, frames), 440.0)
-    flat = torch.zeros(1, frames, TINY.n_envelope)
-    audio = model.harmonics(f0, torch.ones(1, frames), flat, torch.zeros(1, frames, TINY.n_detail))[0].numpy()
+    curves = {"log_mel": torch.zeros(1, frames, 128), "envelope": torch.zeros(1, frames, TINY.n_envelope),
+              "detail": torch.zeros(1, frames, TINY.n_detail)}  # a flat spectrum
+    position = torch.linspace(0, frames - 1, TINY.samples)
+    audio = model.harmonics(f0, curves, position)[0].numpy()
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
     hz = np.fft.rfftfreq(len(audio), 1 / TINY.sample_rate)
     peaks = hz[np.argsort(spectrum)[-5:]]
     assert np.allclose(peaks / 440.0, np.round(peaks / 440.0), atol=0.01)  # the strongest bins are harmonics
-    assert 440.0 in np.round(peaks)
     band = spectrum[hz > 0.96 * TINY.sample_rate / 2].max() / spectrum.max()
     assert band < 1e-3  # harmonics above 0.95 x Nyquist are left out, so nothing folds back
 
@@ -92,89 +118,135 @@ def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
 @pytest.mark.parametrize("pitch,min_snr_db", [(24, 40.0), (48, 55.0)])
 def test_wavetable_matches_additive_sines(pitch, min_snr_db):
     """The wavetable oscillator against a bank of exact sines (1/k amplitudes, every harmonic below 0.95 Nyquist)."""
-    model = SynthDecoder(TINY)
+    model = Vocoder(TINY)
     hz = 440.0 * 2 ** ((pitch - 69) / 12)
     k = np.arange(1, int(0.95 * TINY.sample_rate / 2 / hz) + 1)
-    amplitude = torch.from_numpy(1.0 / k).float().expand(1, TINY.control_frames, -1)
-    out = model.wavetable(torch.full((1, TINY.control_frames), hz), amplitude)[0].double().numpy()
+    frames = 64
+    amplitude = torch.from_numpy(1.0 / k).float().expand(1, frames, -1)
+    position = torch.linspace(0, frames - 1, TINY.samples)
+    out = model.wavetable(torch.full((1, frames), hz), amplitude, position)[0].double().numpy()
     n = np.arange(TINY.samples)
     exact = sum(np.sin(2 * np.pi * h * hz * n / TINY.sample_rate) / h for h in k)
     snr = 10 * np.log10((exact**2).sum() / ((out - exact) ** 2).sum())
     assert snr > min_snr_db
 
 
-def test_f0_deviation_bends_but_never_retunes_the_note():
-    torch.manual_seed(0)
-    model = SynthDecoder(TINY)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(torch.randn_like(parameter))  # an untrained net's curves are near zero; shake them
-        deviation = model.control_curves(torch.randn(4, 8), torch.tensor([36.0, 48, 60, 72]))["deviation"]
-    assert deviation.abs().max() > 0.05 and deviation.abs().max() <= 2 * TINY.max_deviation
-    assert torch.allclose(deviation.mean(dim=-1), torch.zeros(4), atol=1e-5)
+def test_an_excerpt_renders_what_the_whole_note_has_there():
+    """Training renders excerpts: the same controls give the same spectrum there as the whole note does."""
+    model = Vocoder(TINY).eval()
+    features = features_of(tone(60, 44100), 44100)[None]
+    pitch = torch.tensor([60.0])
+    curves = model.control_curves(features, pitch)
+    f0 = torch.full((1, FRAMES), 261.63)
+    whole = model.render(curves, f0)[0, 44100:88200]
+    excerpt = model.render(curves, f0, start=44100, length=44100)[0]
+    assert excerpt.shape == (44100,)
+    spectra = [torch.stft(x, 2048, 512, window=torch.hann_window(2048), return_complex=True).abs()[:, 4:-4]
+               for x in (whole, excerpt)]  # the noise differs sample by sample, the levels must not
+    ratio_db = 20 * torch.log10((spectra[0].sum(1) + 1e-6) / (spectra[1].sum(1) + 1e-6))
+    loud = spectra[0].sum(1) > spectra[0].sum(1).max() * 1e-3
+    assert ratio_db[loud].abs().median() < 1.0
 
 
-def test_vibrato_moves_the_pitch():
-    model = SynthDecoder(TINY).eval()
-    frames = TINY.control_frames
-    loudness, flat = torch.ones(1, frames), torch.zeros(1, frames, TINY.n_envelope)
-    detail = torch.zeros(1, frames, TINY.n_detail)
-    steady = model.harmonics(torch.full((1, frames), 440.0), loudness, flat, detail)
-    bent = model.harmonics(torch.full((1, frames), 466.16), loudness, flat, detail)
-    corr = float((steady * bent).sum() / (steady.norm() * bent.norm()))
-    assert abs(corr) < 0.1  # a semitone up is a different signal, not a scaled copy
+def test_track_f0_finds_detune_and_vibrato():
+    sr = 44100
+    t = np.arange(4 * sr) / sr
+    cents = 30 + 40 * np.sin(2 * np.pi * 5.5 * t)  # 30 cents sharp, +-40 cents of vibrato at 5.5 Hz
+    hz = 220.0 * 2 ** (cents / 1200)
+    phase = 2 * np.pi * np.cumsum(hz) / sr
+    audio = sum(np.sin(k * phase) / k for k in range(1, 20)) * np.where(t < 3.5, 0.2, 0.0)
+    f0, sounding = track_f0(torch.from_numpy(audio).float()[None], torch.tensor([57]), sr, 62.5, FRAMES)
+    frames_t = np.arange(FRAMES) / 62.5
+    truth = 220.0 * 2 ** ((30 + 40 * np.sin(2 * np.pi * 5.5 * frames_t)) / 1200)
+    inside = (frames_t > 0.1) & (frames_t < 3.4)
+    error_cents = 1200 * np.abs(np.log2(f0[0].numpy()[inside] / truth[inside]))
+    assert np.median(error_cents) < 5 and np.percentile(error_cents, 95) < 15
+    assert sounding[0, inside].all() and not sounding[0, frames_t > 3.6].any()
 
 
 def test_one_training_step_then_strict_save_load(corpus44, tiny_cvae, tmp_path):
-    config = SynthDecoderTrainConfig(data=str(corpus44), timbre=str(tiny_cvae), max_steps=1, batch_size=2,
-                                     valid_notes=2)
-    out = tmp_path / "synth"
-    metrics = train(SynthDecoderTask(config, TINY), out, progress=False)
-    assert metrics["step"] == 1 and np.isfinite(metrics["valid"]["lsd_db"]) and np.isfinite(metrics["train"]["stft"])
+    config = VocoderTrainConfig(data=str(corpus44), timbre=str(tiny_cvae), max_steps=1, batch_size=2, valid_notes=2)
+    out = tmp_path / "vocoder"
+    metrics = train(VocoderTask(config, TINY), out, progress=False)
+    assert metrics["step"] == 1 and np.isfinite(metrics["train"]["stft"])
+    assert np.isfinite(metrics["valid"]["lsd_db"]) and np.isfinite(metrics["valid"]["lsd_db_decoded"])
     saved = json.loads((out / "config.json").read_text())
-    assert saved["model_type"] == "synth-decoder" and saved["sample_rate"] == 44100 and saved["latent_size"] == 8
-    model = SynthDecoder.from_folder(out)
-    assert model.config == SynthDecoderConfig(**{**TINY.__dict__})
-    latent = torch.randn(8)
-    again = SynthDecoder.from_folder(out)
-    assert np.array_equal(model.decode(latent, 60), again.decode(latent, 60))  # eval decodes are deterministic
-    assert SynthDecoderTrainConfig.load(out).timbre == str(tiny_cvae)
-    # The 16-kHz timbre model it decodes still loads and decodes as before.
-    assert Timbre.from_folder(tiny_cvae).decode(latent, pitch=60).shape == (64000,)
-    # Resuming continues the same run.
-    resumed = train(SynthDecoderTask(SynthDecoderTrainConfig(**{**config.__dict__, "max_steps": 2}), TINY), out,
-                    resume=True, progress=False)
+    assert saved["model_type"] == "vocoder" and saved["sample_rate"] == 44100
+    assert saved["spectrogram"]["sample_rate"] == 16000 and saved["spectrogram"]["n_mels"] == 128
+    model = Vocoder.from_folder(out)
+    assert model.config == TINY
+    features = torch.randn(128, FRAMES) * 0.3
+    again = Vocoder.from_folder(out)
+    assert np.array_equal(model.decode(features, 60), again.decode(features, 60))  # eval decodes are deterministic
+    assert VocoderTrainConfig.load(out).timbre == str(tiny_cvae)
+    resumed = train(VocoderTask(VocoderTrainConfig(**{**config.__dict__, "max_steps": 2}), TINY), out, resume=True,
+                    progress=False)
     assert resumed["step"] == 2
 
 
-def test_training_step_lowers_the_loss(corpus44, tiny_cvae, tmp_path):
-    config = SynthDecoderTrainConfig(data=str(corpus44), timbre=str(tiny_cvae), max_steps=1, batch_size=4,
-                                     valid_notes=4, learning_rate=3e-3)
-    task = SynthDecoderTask(config, TINY)
+def test_training_steps_lower_the_loss(corpus44, tmp_path):
+    config = VocoderTrainConfig(data=str(corpus44), timbre="none", max_steps=1, batch_size=4, valid_notes=4,
+                                learning_rate=3e-3)
+    task = VocoderTask(config, TINY)
     task.load_data(progress=False)
     torch.manual_seed(0)
     task.build(None)
     task.wrap()
-    task.model.eval()  # fixed noise: the same loss on the same notes, before and after
-    before = task.evaluate()["stft"]
-    task.model.train()
-    for step in range(5):
-        task.step(np.arange(4), 0, step)
-    task.model.eval()
-    assert task.evaluate()["stft"] < before
+    notes = task.train_set
+    index = np.arange(4)
+    features = torch.from_numpy(notes.features[index].astype(np.float32))
+    pitch, f0 = torch.from_numpy(notes.pitch[index]), torch.from_numpy(notes.f0[index])
+    target = notes.audio(index, TINY.sample_rate)
+
+    def loss() -> float:
+        task.model.eval()  # fixed noise: the same figure on the same notes, before and after
+        with torch.no_grad():
+            value = float(task.loss(task.model(features, pitch, f0=f0)[0], target))
+        task.model.train()
+        return value
+
+    before = loss()
+    for step in range(8):
+        task.step(index, 0, step)
+    assert loss() < before
 
 
-def test_cli_trains_it_and_refuses_a_non_conditional_timbre(corpus44, tiny_cvae, tmp_path, capsys):
+def test_cli_trains_it_and_refuses_a_timbre_with_other_features(corpus44, tiny_cvae, tmp_path, capsys):
     out = tmp_path / "cli"
-    main(["train", "synth-decoder", "--data", str(corpus44), "--timbre", str(tiny_cvae), "--out", str(out),
-          "--max-steps", "1", "--batch-size", "2", "--channels", "4,4,4,4,4", "--valid-notes", "2"])
-    assert "synth-decoder: 1 steps" in capsys.readouterr().out
-    assert json.loads((out / "config.json").read_text())["channels"] == [4, 4, 4, 4, 4]
-    vae = tmp_path / "vae"
-    VAE(AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)).save_pretrained(vae)
-    code = main(["train", "synth-decoder", "--data", str(corpus44), "--timbre", str(vae), "--out", str(tmp_path / "x"),
+    main(["train", "vocoder", "--data", str(corpus44), "--timbre", str(tiny_cvae), "--out", str(out),
+          "--max-steps", "1", "--batch-size", "2", "--width", "8", "--blocks", "2", "--valid-notes", "2",
+          "--crop-seconds", "0.5"])
+    assert "vocoder: 1 steps" in capsys.readouterr().out
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["width"] == 8 and saved["dilations"] == [1, 2]
+    linear = tmp_path / "linear"
+    config = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
+    VAE(AutoencoderConfig(**{**config.__dict__, "spectrogram": config.spectrogram.__class__(n_mels=0)})
+        ).save_pretrained(linear)
+    code = main(["train", "vocoder", "--data", str(corpus44), "--timbre", str(linear), "--out", str(tmp_path / "x"),
                  "--max-steps", "1"])
-    assert code == 2 and "decodes a cvae latent" in capsys.readouterr().err
+    assert code == 2 and "other features" in capsys.readouterr().err
+
+
+def test_note_models_play_through_the_vocoder_or_at_16_khz_without_it(tiny_cvae, tmp_path):
+    vocoder = Vocoder(TINY)
+    plain = Timbre.from_folder(tiny_cvae)
+    voiced = Timbre.from_folder(tiny_cvae, vocoder=vocoder)
+    latent = torch.randn(8)
+    assert plain.sample_rate == 16000 and plain.decode(latent, pitch=60).shape == (64000,)
+    assert voiced.sample_rate == 44100 and voiced.decode(latent, pitch=60).shape == (176400,)
+    assert voiced.decode(torch.randn(3, 8), pitch=[48, 60, 72]).shape == (3, 176400)
+    # Loading by name finds the vocoder beside the models, or plays at 16 kHz when the tree has none.
+    tree = tmp_path / "weights"
+    CVAE.from_folder(tiny_cvae).save_pretrained(tree / "cvae")
+    assert Timbre.load("cvae", weights=tree).sample_rate == 16000
+    vocoder.save_pretrained(tree / "vocoder")
+    assert Timbre.load("cvae", weights=tree).sample_rate == 44100
+    assert Timbre.load("cvae", weights=tree, vocoder=None).sample_rate == 16000
+    config = GeneratorConfig(channels=(4, 4, 4, 4, 4), pitch_embedding=4)
+    CDecoder(config).save_pretrained(tree / "cdecoder")
+    generator = NoteGenerator.load("cdecoder", weights=tree)
+    assert generator.sample_rate == 44100 and generator.generate(60, "guitar").shape == (176400,)
 
 
 def test_data_notes_renders_at_the_requested_rate(tmp_path, capsys):

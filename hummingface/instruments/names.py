@@ -36,8 +36,7 @@ def decode_notes(timbre, latents: torch.Tensor, batch: int = 50) -> tuple[np.nda
             pitch = torch.full((len(part),), CONDITIONAL_PITCH)
         else:
             pitch = timbre.model.read_pitch(part.to(timbre.device)).cpu()
-        features = timbre.decode_features(part, pitch)
-        audio.append(timbre.spectrogram.inverse(features).float().cpu().numpy())
+        audio.append(timbre.audio(timbre.decode_features(part, pitch), pitch))
         pitches.append(pitch.numpy())
     return np.concatenate(audio), np.concatenate(pitches)
 
@@ -48,7 +47,7 @@ def slider_changes(timbre, count: int = 50, seed: int = 0, step: float = 1.0,
     std above each of ``count`` random base sounds, plus ``"_spread"``: each descriptor's std over the bases."""
     space = timbre.latent
     bases = space.random(torch.Generator().manual_seed(seed), count)
-    sr = int(timbre.spectrogram.config.sample_rate)
+    sr = timbre.sample_rate
     audio, pitches = decode_notes(timbre, bases)
     spread = {name: float(values.std() + 1e-12) for name, values in describe_many(audio, sr, pitches).items()}
     changes = {}

@@ -70,7 +70,7 @@ class TimbreSource(NoteSource):
     def __init__(self, timbre, latent: torch.Tensor) -> None:
         self.timbre = timbre
         self.latent = torch.as_tensor(latent, dtype=torch.float32).cpu()
-        self.sample_rate = int(timbre.spectrogram.config.sample_rate)
+        self.sample_rate = timbre.sample_rate
 
     @torch.inference_mode()
     def render(self, pitches: Sequence[int], velocity: int = 100) -> np.ndarray:
@@ -87,7 +87,7 @@ class TimbreSource(NoteSource):
             device = timbre.device
             cond = model.pitch(pitch.to(device))
             features = model.decoder(latents.to(device), cond)[..., : model.config.frames]
-        return self._audio(features)
+        return self.timbre.audio(features, pitch)
 
     def _pitch_shift(self, pitch: torch.Tensor) -> torch.Tensor:
         """``(B, D)``: from the pitch the latent holds to each requested pitch, by Explorer-note centroids."""
@@ -104,10 +104,6 @@ class TimbreSource(NoteSource):
         start = centroid(held)
         return torch.stack([centroid(int(p)) - start for p in pitch])
 
-    def _audio(self, features: torch.Tensor) -> np.ndarray:
-        audio = self.timbre.spectrogram.inverse(features, length=_samples(self.timbre))
-        return audio.float().cpu().numpy().astype(np.float32)
-
 
 class GeneratorSource(NoteSource):
     """A note generator with one family and seed; it plays velocity itself."""
@@ -118,19 +114,11 @@ class GeneratorSource(NoteSource):
         self.generator = generator
         self.family = family
         self.seed = int(seed)
-        self.sample_rate = int(generator.spectrogram.config.sample_rate)
+        self.sample_rate = generator.sample_rate
 
     def render(self, pitches: Sequence[int], velocity: int = 100) -> np.ndarray:
-        with torch.inference_mode():
-            features = self.generator.features(list(pitches), self.family, int(velocity), self.seed)
-            audio = self.generator.spectrogram.inverse(features, length=_samples(self.generator))
-        return audio.float().cpu().numpy().astype(np.float32)
-
-
-def _samples(model) -> int:
-    """Samples per note the model writes (its frames times its hop)."""
-    config = model.model.config
-    return (config.frames - 1) * config.spectrogram.hop_length
+        features = self.generator.features(list(pitches), self.family, int(velocity), self.seed)
+        return self.generator.audio(features, list(pitches))
 
 
 def source_for(design: Design, timbres: dict | None = None, generators: dict | None = None,

@@ -21,7 +21,7 @@ note costs a few milliseconds on a CPU and the ``cvae`` decoder is a valid warm 
 :class:`NoteGenerator` wraps either with its spectrogram (phase reconstruction) for the app and the CLI:
 
     >>> gen = NoteGenerator.load("gan")
-    >>> note = gen.generate(pitch=60, family="guitar", velocity=100, seed=3)   # float32 (64000,), 16 kHz
+    >>> note = gen.generate(pitch=60, family="guitar", velocity=100, seed=3)   # float32 (176400,), 44.1 kHz
     >>> note, pitch, family = gen.surprise(seed=7)                             # random pitch and family
 """
 
@@ -37,13 +37,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from hummingface.constants import NOTE_SAMPLES, TRAIN_PITCHES
+from hummingface.constants import TRAIN_PITCHES
 from hummingface.data.gm import FAMILIES, family_index
 from hummingface.device import get_device
 from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
 from hummingface.errors import UserError
 from hummingface.hub import Pretrained, WeightsSource, model_class
 from hummingface.models.autoencoder import SILENCE, Decoder, PitchConditioning
+from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
+from hummingface.models.vocoder import Vocoder
 
 VELOCITIES = (25, 50, 75, 100, 127)  # NSynth's velocity levels: the discriminator's velocity classes
 GENERATE_PITCHES = TRAIN_PITCHES  # what the generators are trained on and accept (MIDI, inclusive)
@@ -316,36 +318,49 @@ class Discriminator(nn.Module):
 
 
 class NoteGenerator:
-    """A trained ``gan`` or ``cdecoder`` with its spectrogram: labels in, 4-s 16-kHz audio out.
+    """A trained ``gan`` or ``cdecoder`` with its output stage: labels in, 4-s notes out (44.1 kHz with the
+    vocoder, else 16 kHz).
 
     Args:
-        model: the network (its ``config.spectrogram`` builds the phase reconstruction).
+        model: the network (its ``config.spectrogram`` builds the 16-kHz phase reconstruction).
+        vocoder: the 44.1-kHz vocoder; ``None`` plays 16-kHz phase reconstructions.
     """
 
-    def __init__(self, model: NoteGAN | CDecoder) -> None:
+    def __init__(self, model: NoteGAN | CDecoder, vocoder: Vocoder | None = None) -> None:
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.spectrogram = NoteSpectrogram(model.config.spectrogram).to(self.device)
+        self.output = NoteAudio(self.spectrogram, vocoder)
 
     @classmethod
     def load(
-        cls, name: str = "gan", weights: str | os.PathLike | None = None, device: str | torch.device | None = None
+        cls, name: str = "gan", weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
+        vocoder: str | None = VOCODER,
     ) -> NoteGenerator:
         """Load checkpoint ``name`` (``gan``, ``cdecoder`` or any folder name holding one).
 
         Args:
             weights: ``org/name[@revision]`` on the Hub or a checkpoint tree; default ``checkpoints/``.
             device: see :func:`hummingface.device.get_device`.
+            vocoder: the vocoder checkpoint of ``weights`` that plays the notes at 44.1 kHz; ``None``, or
+                weights without it, play 16-kHz phase reconstructions.
         """
-        return cls.from_folder(WeightsSource.resolve(weights).checkpoint(name), device)
+        folder = WeightsSource.resolve(weights).checkpoint(name)
+        return cls.from_folder(folder, device, load_vocoder(weights, get_device(device), vocoder))
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None) -> NoteGenerator:
-        return cls(model_class(folder, MODELS).from_folder(folder, device=get_device(device)))
+    def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None,
+                    vocoder: Vocoder | None = None) -> NoteGenerator:
+        return cls(model_class(folder, MODELS).from_folder(folder, device=get_device(device)), vocoder)
 
     @property
     def name(self) -> str:
         return self.model.model_type
+
+    @property
+    def sample_rate(self) -> int:
+        """Hz of the audio it writes (44 100 with the vocoder, else 16 000)."""
+        return self.output.sample_rate
 
     def family_pitches(self, family: str | int) -> range:
         """The pitches ``family`` was trained on (a ``range``; other pitches of 24-96 are extrapolated)."""
@@ -388,18 +403,16 @@ class NoteGenerator:
         source, qualities = presets[:, 0].long(), presets[:, 1:]
         return self.model(labels["pitch"], labels["family"], labels["velocity"], source, qualities)
 
-    @torch.inference_mode()
-    def audio(self, features: torch.Tensor) -> np.ndarray:
-        """Features ``(n_bins, frames)`` or ``(B, ...)`` -> float32 audio ``(64000,)`` or ``(B, 64000)``, peak 0.99."""
-        audio = self.spectrogram.inverse(features.to(self.device), length=NOTE_SAMPLES).float().cpu().numpy()
-        peak = np.abs(audio).max(axis=-1, keepdims=True)
-        return (audio * np.where(peak > 0.99, 0.99 / np.maximum(peak, 1e-9), 1.0)).astype(np.float32)
+    def audio(self, features: torch.Tensor, pitch: int | Sequence[int] | torch.Tensor) -> np.ndarray:
+        """Features ``(n_bins, frames)`` or ``(B, ...)`` of MIDI ``pitch`` -> float32 audio ``(samples,)`` or
+        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99."""
+        return self.output(features, torch.as_tensor(pitch))
 
     def generate(
         self, pitch: int, family: str | int, velocity: int = 100, seed: int = 0, temperature: float = 1.0
     ) -> np.ndarray:
-        """One note: float32 ``(64000,)`` at 16 kHz. ``family`` is a name (``"guitar"``) or NSynth index."""
-        return self.audio(self.features(pitch, family, velocity, seed, temperature)[0])
+        """One note: float32 ``(samples,)`` at :attr:`sample_rate`. ``family`` is a name (``"guitar"``) or index."""
+        return self.audio(self.features(pitch, family, velocity, seed, temperature)[0], pitch)
 
     def surprise(self, seed: int, velocity: int = 100) -> tuple[np.ndarray, int, str]:
         """A random family and a pitch of 36-84 it was trained on (``seed`` draws all): ``(audio, pitch, family)``."""

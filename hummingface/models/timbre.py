@@ -1,9 +1,11 @@
 """A note autoencoder as a musician's instrument: audio in, audio out, sliders, sampling and interpolation.
 
 :class:`Timbre` wraps a trained :class:`~hummingface.models.autoencoder.NoteAutoencoder` with the spectrogram
-it reads and writes (:class:`hummingface.dsp.NoteSpectrogram`: mel in, phase-gradient reconstruction out) and
-its :class:`~hummingface.latent.LatentSpace` (PCA sliders, family centroids, Explorer points). Notes are 4 s
-at 16 kHz; audio comes back as float32 ``(64000,)`` in [-1, 1].
+it reads (:class:`hummingface.dsp.NoteSpectrogram`, 16-kHz mel), what turns its features into sound
+(:class:`~hummingface.models.note_audio.NoteAudio`: the 44.1-kHz vocoder, or 16-kHz phase reconstruction for
+weights without one) and its :class:`~hummingface.latent.LatentSpace` (PCA sliders, family centroids,
+Explorer points). Notes are 4 s long; audio comes back as float32 ``(samples,)`` in [-1, 1] at
+:attr:`Timbre.sample_rate` (``(176400,)`` at 44.1 kHz).
 
     >>> import hummingface
     >>> model = hummingface.load("cvae")
@@ -31,47 +33,56 @@ from hummingface.errors import UserError
 from hummingface.hub import WeightsSource, model_class
 from hummingface.latent import LatentSpace, interpolate
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
+from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
+from hummingface.models.vocoder import Vocoder
 
 LATENT_FILE = "latent.safetensors"
 
 
 class Timbre:
-    """A note model with its spectrogram and latent space.
+    """A note model with its spectrogram, its output stage and latent space.
 
     Args:
         model: the network (its ``config.spectrogram`` builds the spectrogram).
         latent: the PCA of its validation latents; ``None`` for an untrained model (sliders and sampling
             then use a standard normal latent).
+        vocoder: the 44.1-kHz vocoder; ``None`` plays 16-kHz phase reconstructions.
     """
 
-    def __init__(self, model: NoteAutoencoder, latent: LatentSpace | None = None) -> None:
+    def __init__(self, model: NoteAutoencoder, latent: LatentSpace | None = None, vocoder: Vocoder | None = None
+                 ) -> None:
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self.spectrogram = NoteSpectrogram(model.config.spectrogram).to(self.device)
+        self.output = NoteAudio(self.spectrogram, vocoder)
         self.latent = latent
         self.folder = None  # the checkpoint folder, when loaded from one (slider names are kept there)
 
     @classmethod
     def load(
-        cls, name: str = "cvae", weights: str | os.PathLike | None = None, device: str | torch.device | None = None
+        cls, name: str = "cvae", weights: str | os.PathLike | None = None, device: str | torch.device | None = None,
+        vocoder: str | None = VOCODER,
     ) -> Timbre:
         """Load checkpoint ``name`` (``ae``, ``vae``, ``mog-vae``, ``cvae`` or any folder name holding one).
 
         Args:
             weights: ``org/name[@revision]`` on the Hub or a checkpoint tree; default ``checkpoints/``.
             device: see :func:`hummingface.device.get_device`.
+            vocoder: the vocoder checkpoint of ``weights`` that plays the notes at 44.1 kHz; ``None``, or
+                weights without it, play 16-kHz phase reconstructions.
         """
         folder = WeightsSource.resolve(weights).checkpoint(name)
-        return cls.from_folder(folder, device)
+        return cls.from_folder(folder, device, load_vocoder(weights, get_device(device), vocoder))
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None) -> Timbre:
+    def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None,
+                    vocoder: Vocoder | None = None) -> Timbre:
         from pathlib import Path
 
         folder = Path(folder)
         model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
         latent = LatentSpace.load(folder / LATENT_FILE) if (folder / LATENT_FILE).is_file() else None
-        timbre = cls(model, latent)
+        timbre = cls(model, latent, vocoder)
         timbre.folder = folder
         return timbre
 
@@ -87,6 +98,11 @@ class Timbre:
     @property
     def latent_size(self) -> int:
         return self.model.config.latent_size
+
+    @property
+    def sample_rate(self) -> int:
+        """Hz of the audio :meth:`decode` writes (44 100 with the vocoder, else 16 000)."""
+        return self.output.sample_rate
 
     @property
     def n_sliders(self) -> int:
@@ -129,20 +145,28 @@ class Timbre:
 
     @torch.inference_mode()
     def decode(self, latent: torch.Tensor, pitch: int | None = None) -> np.ndarray:
-        """Latent ``(latent_size,)`` -> float32 audio ``(64000,)`` at 16 kHz.
+        """Latent ``(latent_size,)`` or ``(B, latent_size)`` -> float32 audio ``(samples,)`` or ``(B, samples)`` at
+        :attr:`sample_rate`.
 
         Args:
             pitch: MIDI pitch for the ``cvae`` (required there); ignored by the other models, whose
                 latent holds the pitch.
         """
-        return self.spectrogram_audio(self.decode_features(latent, pitch))
+        features = self.decode_features(latent, pitch)
+        return self.audio(features, pitch if self.conditional else self.held_pitch(latent))
 
     @torch.inference_mode()
-    def spectrogram_audio(self, features: torch.Tensor) -> np.ndarray:
-        """Features ``(n_bins, frames)`` -> float32 audio ``(64000,)``, peak-limited to 0.99."""
-        audio = self.spectrogram.inverse(features.to(self.device), length=NOTE_SAMPLES).float().cpu().numpy()
-        peak = float(np.abs(audio).max()) if audio.size else 0.0
-        return audio / peak * 0.99 if peak > 0.99 else audio
+    def held_pitch(self, latent: torch.Tensor) -> torch.Tensor:
+        """The MIDI pitch ``()`` or ``(B,)`` an unconditional model's latent ``(latent_size,)`` or ``(B, ...)``
+        plays."""
+        latent = torch.as_tensor(latent, dtype=torch.float32)
+        pitch = self.model.read_pitch(latent.reshape(-1, self.latent_size).to(self.device)).cpu()
+        return pitch[0] if latent.ndim == 1 else pitch
+
+    def audio(self, features: torch.Tensor, pitch: int | torch.Tensor | None) -> np.ndarray:
+        """Features ``(n_bins, frames)`` or ``(B, ...)`` of MIDI ``pitch`` -> float32 audio ``(samples,)`` or
+        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99."""
+        return self.output(features, pitch)
 
     # -- sampling, sliders and paths -------------------------------------------------------------------
 
@@ -201,7 +225,7 @@ class Timbre:
     def sample(
         self, seed: int, pitch: int = 60, family: str | int | None = None, temperature: float = 1.0
     ) -> np.ndarray:
-        """A random note: :meth:`random_latent` decoded at ``pitch``; float32 ``(64000,)``."""
+        """A random note: :meth:`random_latent` decoded at ``pitch``; float32 ``(samples,)`` at :attr:`sample_rate`."""
         return self.decode(self.random_latent(seed, family, pitch, temperature), pitch=pitch)
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, t: float | Sequence[float]) -> torch.Tensor:

@@ -163,6 +163,12 @@ def band_matrix(n_bands: int, n_bins: int, sample_rate: int, min_hz: float) -> t
     return (weights / weights.sum(0, keepdim=True)).float()
 
 
+def slaney_mel(hz: torch.Tensor) -> torch.Tensor:
+    """Hz -> mels of the Slaney scale librosa's filterbank uses: linear below 1 kHz, logarithmic above."""
+    linear = hz / (200.0 / 3.0)
+    return torch.where(hz < 1000.0, linear, 15.0 + 27.0 * torch.log(hz.clamp_min(1000.0) / 1000.0) / math.log(6.4))
+
+
 def mel_to_envelope(spectrogram: SpectrogramConfig, hz: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Linear interpolation from the mel band centres to frequencies ``hz`` ``(n,)``: a matrix ``(n, n_mels)``
     and, per frequency, the octaves above the top band centre ``(n,)`` (0 below it)."""
@@ -223,10 +229,10 @@ class Vocoder(Pretrained):
 
         self.log = LogCompression()
         nyquist = config.sample_rate / 2
-        for name, n_bands in (("envelope", config.n_envelope), ("noise", config.n_noise)):
-            weights, above = mel_to_envelope(config.spectrogram, log_frequency_axis(n_bands, config.min_hz, nyquist))
-            self.register_buffer(f"{name}_from_mel", weights, persistent=False)
-            self.register_buffer(f"{name}_top_octave", above * TOP_OCTAVE_SLOPE, persistent=False)
+        weights, above = mel_to_envelope(config.spectrogram, log_frequency_axis(config.n_noise, config.min_hz, nyquist))
+        self.register_buffer("noise_from_mel", weights, persistent=False)
+        self.top_centre_hz = float(librosa.mel_frequencies(n_mels + 2, fmax=config.spectrogram.sample_rate / 2)[-2])
+        self.register_buffer("noise_top_octave", above * TOP_OCTAVE_SLOPE, persistent=False)
         self.register_buffer("noise_bands", band_matrix(config.n_noise, config.noise_fft // 2 + 1,
                                                         config.sample_rate, config.min_hz), persistent=False)
         self.register_buffer("noise_window", torch.hann_window(config.noise_fft), persistent=False)
@@ -237,9 +243,10 @@ class Vocoder(Pretrained):
         self.register_buffer("noise_table", torch.complex(table[0], table[1]), persistent=False)
 
     def control_curves(self, features: torch.Tensor, pitch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The synthesiser's controls, frames second: ``envelope`` ``(B, T, n_envelope)`` and ``detail``
-        ``(B, T, n_detail)``, ln amplitudes of the harmonics; ``deviation`` ``(B, T)`` semitones; ``noise``
-        ``(B, T, n_noise)`` ln gains; ``T`` = the features' frames."""
+        """The synthesiser's controls, frames second: ``log_mel`` ``(B, T, n_mels)``, the features as natural-log
+        magnitudes; ``envelope`` ``(B, T, n_envelope)`` and ``detail`` ``(B, T, n_detail)``, the network's
+        corrections (nepers) of the harmonics' amplitudes read from ``log_mel``; ``deviation`` ``(B, T)``
+        semitones; ``noise`` ``(B, T, n_noise)`` ln gains; ``T`` = the features' frames."""
         config = self.config
         index = pitch.round().long().clamp(config.min_pitch, config.max_pitch) - config.min_pitch
         embedding = self.embedding(index)[:, :, None].expand(-1, -1, features.shape[-1])
@@ -248,7 +255,8 @@ class Vocoder(Pretrained):
             [config.n_envelope, config.n_detail, 1, config.n_noise], -1)
         log_mel = (features * self.log.scale + self.log.offset).transpose(1, 2)  # (B, T, n_mels), ln magnitude
         return {
-            "envelope": log_mel @ self.envelope_from_mel.T + self.envelope_top_octave + HARMONIC_LEVEL + envelope,
+            "log_mel": log_mel,
+            "envelope": envelope,
             "detail": detail,
             "deviation": config.max_deviation * torch.tanh(deviation[..., 0]),
             "noise": log_mel @ self.noise_from_mel.T + self.noise_top_octave + NOISE_LEVEL + noise,
@@ -284,7 +292,7 @@ class Vocoder(Pretrained):
         last = min(int(position[-1]) + 2, f0.shape[1])
         first = min(first, last - 2) if last >= 2 else 0
         window = {name: curve[:, first:last] for name, curve in curves.items()}
-        harmonic = self.harmonics(f0[:, first:last], window["envelope"], window["detail"], position - first)
+        harmonic = self.harmonics(f0[:, first:last], window, position - first)
         # The noise STFT's frame j is centred on sample start + j * hop (frames = length // hop + 1).
         noise_seconds = (start + config.noise_hop * torch.arange(length // config.noise_hop + 1, device=f0.device,
                                                                  dtype=torch.float64)) / config.sample_rate
@@ -292,9 +300,9 @@ class Vocoder(Pretrained):
                            length)
         return harmonic + noise
 
-    def harmonics(self, f0: torch.Tensor, envelope: torch.Tensor, detail: torch.Tensor,
-                  position: torch.Tensor) -> torch.Tensor:
-        """f0 ``(B, T)`` Hz, envelope and detail -> ``(B, P)`` samples at fractional frame ``position`` ``(P,)``."""
+    def harmonics(self, f0: torch.Tensor, curves: dict[str, torch.Tensor], position: torch.Tensor) -> torch.Tensor:
+        """f0 ``(B, T)`` Hz and the ``curves`` of :meth:`control_curves` -> ``(B, P)`` samples at fractional frame
+        ``position`` ``(P,)``."""
         config = self.config
         nyquist = config.sample_rate / 2
         # Only the harmonics that can sound below 0.95 x Nyquist at the lowest f0 of the batch are computed:
@@ -303,11 +311,22 @@ class Vocoder(Pretrained):
         n_harmonics = max(n_harmonics, config.n_detail)
         k = torch.arange(1, n_harmonics + 1, device=f0.device, dtype=f0.dtype)
         partials = f0[..., None] * k  # (B, T, K) Hz
-        log_amplitude = sample_bands(envelope, log_frequency_position(partials, config.n_envelope, config.min_hz,
-                                                                        nyquist))
-        log_amplitude = log_amplitude + F.pad(detail, (0, n_harmonics - config.n_detail))
+        log_amplitude = self.read_mel(curves["log_mel"], partials) + HARMONIC_LEVEL + sample_bands(
+            curves["envelope"], log_frequency_position(partials, config.n_envelope, config.min_hz, nyquist))
+        log_amplitude = log_amplitude + F.pad(curves["detail"], (0, n_harmonics - config.n_detail))
         amplitude = log_amplitude.clamp(max=MAX_LOG_AMPLITUDE).exp().masked_fill(partials >= 0.95 * nyquist, 0.0)
         return self.wavetable(f0, amplitude, position)
+
+    def read_mel(self, log_mel: torch.Tensor, hz: torch.Tensor) -> torch.Tensor:
+        """ln magnitudes ``(B, T, n_mels)`` read at frequencies ``hz`` ``(B, T, K)``: linear between the band centres
+        on the mel axis (so resolved low partials keep their own band's level), continued above the top band at
+        ``TOP_OCTAVE_SLOPE`` nepers per octave."""
+        spectrogram = self.config.spectrogram
+        n_mels = spectrogram.n_mels
+        spacing = float(slaney_mel(torch.tensor(spectrogram.sample_rate / 2.0))) / (n_mels + 1)
+        index = slaney_mel(hz) / spacing - 1  # band i is centred at (i + 1) * spacing mels
+        octaves_above = torch.log2((hz / self.top_centre_hz).clamp_min(1.0))
+        return sample_bands(log_mel, index.clamp(0, n_mels - 1)) + TOP_OCTAVE_SLOPE * octaves_above
 
     def wavetable(self, f0: torch.Tensor, amplitude: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Wavetable oscillator: f0 ``(B, T)`` Hz, harmonic amplitudes ``(B, T, K)`` (K < table_size / 2),
