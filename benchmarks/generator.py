@@ -91,13 +91,14 @@ def pitch_hits(audio: np.ndarray, pitches: np.ndarray) -> np.ndarray:
 
 @torch.inference_mode()
 def generate(model: NoteGenerator, pitch, family, velocity, seed, temperature: float = 1.0, batch: int = 32):
-    """Features and audio of many notes: ``(N, n_bins, frames)`` tensor, ``(N, 64000)`` float32."""
+    """Features and audio of many notes: ``(N, n_bins, frames)`` tensor, ``(N, 64000)`` float32 (the models are
+    loaded without the vocoder: these figures re-analyse 16-kHz audio)."""
     features, audio = [], []
     for start in range(0, len(pitch), batch):
         part = slice(start, start + batch)
         out = model.features(pitch[part], family[part], velocity[part], seed[part], temperature)
         features.append(out.cpu())
-        audio.append(as_written(model.audio(out)))
+        audio.append(as_written(model.audio(out, pitch[part])))
     return torch.cat(features), np.concatenate(audio)
 
 
@@ -240,13 +241,13 @@ def model_figures(model: NoteGenerator, test: NoteFeatures, seen: NoteFeatures, 
 @torch.inference_mode()
 def speed_ms(model: NoteGenerator, repeats: int = 20) -> dict[str, float]:
     for _ in range(3):
-        model.audio(model.features(60, "guitar"))
+        model.audio(model.features(60, "guitar"), 60)
     generation, phase = [], []
     for seed in range(repeats):
         start = time.perf_counter()
         features = model.features(60, "guitar", 100, seed)
         middle = time.perf_counter()
-        model.audio(features[0])
+        model.audio(features[0], 60)
         generation.append(middle - start)
         phase.append(time.perf_counter() - middle)
     generation_ms, phase_ms = 1000 * float(np.median(generation)), 1000 * float(np.median(phase))

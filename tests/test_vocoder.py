@@ -103,7 +103,8 @@ def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
     model = Vocoder(TINY).eval()
     frames = 64
     f0 = torch.full((1, frames), 440.0)
-    curves = {"log_mel": torch.zeros(1, frames, 128), "envelope": torch.zeros(1, frames, TINY.n_envelope),
+    curves = {"log_mel": torch.zeros(1, frames, 128), "top": torch.zeros(1, frames),
+              "envelope": torch.zeros(1, frames, TINY.n_envelope),
               "detail": torch.zeros(1, frames, TINY.n_detail)}  # a flat spectrum
     position = torch.linspace(0, frames - 1, TINY.samples)
     audio = model.harmonics(f0, curves, position)[0].numpy()

@@ -17,7 +17,7 @@ Signal path for ``(B, 128, 251)`` features + ``(B,)`` pitch -> ``(B, 176400)`` s
 1. **Controls** (frame rate of the features, 62.5 frames/s): a stack of dilated residual 1-D convolutions
    over the frames (receptive field ~0.5 s) reads the features and a pitch embedding and writes corrections
    to a *mel-derived* spectral envelope: the features, which are natural-log magnitudes, interpolated from
-   the mel band centres onto ``n_envelope`` log-spaced bands (20 Hz - 22 kHz) and continued above 8 kHz at
+   the mel band centres onto ``n_envelope`` log-spaced bands (20 Hz - 22 kHz) and continued above 6.5 kHz at
    -1 neper per octave. Its output layer starts at zero, so an untrained vocoder already plays the mel's
    harmonics at roughly the right level, and training only learns what the bands cannot say: the split
    between harmonics and noise, per-harmonic detail of the lowest ``n_detail`` harmonics (a clarinet's missing
@@ -72,7 +72,12 @@ HARMONIC_LEVEL = -2.35
 # ln(noise gain) - ln(mel magnitude) of white noise is ~0; the noise starts 2 nepers (17 dB) below the mel, so a
 # fresh vocoder plays the mel's energy as partials, not as hiss.
 NOISE_LEVEL = -2.0
-TOP_OCTAVE_SLOPE = -1.0  # nepers per octave: the mel-derived envelope's continuation above the top mel band
+TOP_OCTAVE_SLOPE = -2.0  # nepers per octave: the mel-derived envelope's continuation above TRUSTED_HZ
+# The highest frequency the features are read at: resampling a note to 16 kHz (soxr) filters it from ~7.3 kHz up,
+# so the top mel bands hold the anti-aliasing filter's slope, not the instrument; above this, the envelope is
+# continued from here (and the network corrects the continuation).
+TRUSTED_HZ = 6500.0
+TOP_BAND_HZ = (4300.0, TRUSTED_HZ)  # the continuation starts from the loudest band here: a partial, not a valley
 MAX_LOG_AMPLITUDE = 1.0  # ln of the largest harmonic amplitude: an untrained network cannot overflow exp()
 
 
@@ -171,17 +176,17 @@ def slaney_mel(hz: torch.Tensor) -> torch.Tensor:
 
 def mel_to_envelope(spectrogram: SpectrogramConfig, hz: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Linear interpolation from the mel band centres to frequencies ``hz`` ``(n,)``: a matrix ``(n, n_mels)``
-    and, per frequency, the octaves above the top band centre ``(n,)`` (0 below it)."""
+    (rows above :data:`TRUSTED_HZ` unused) and, per frequency, the octaves above :data:`TRUSTED_HZ` ``(n,)``."""
     centres = librosa.mel_frequencies(spectrogram.n_mels + 2, fmin=0.0, fmax=spectrogram.sample_rate / 2)[1:-1]
     weights = np.zeros((len(hz), len(centres)))
-    for row, frequency in enumerate(np.clip(hz, centres[0], centres[-1])):
+    for row, frequency in enumerate(np.clip(hz, centres[0], TRUSTED_HZ)):
         upper = min(int(np.searchsorted(centres, frequency)), len(centres) - 1)
         lower = max(upper - 1, 0)
         span = centres[upper] - centres[lower]
         frac = (frequency - centres[lower]) / span if span > 0 else 0.0
         weights[row, lower] += 1 - frac
         weights[row, upper] += frac
-    above = np.log2(np.maximum(hz / centres[-1], 1.0))
+    above = np.log2(np.maximum(hz / TRUSTED_HZ, 1.0))
     return torch.from_numpy(weights).float(), torch.from_numpy(above).float()
 
 
@@ -231,8 +236,10 @@ class Vocoder(Pretrained):
         nyquist = config.sample_rate / 2
         weights, above = mel_to_envelope(config.spectrogram, log_frequency_axis(config.n_noise, config.min_hz, nyquist))
         self.register_buffer("noise_from_mel", weights, persistent=False)
-        self.top_centre_hz = float(librosa.mel_frequencies(n_mels + 2, fmax=config.spectrogram.sample_rate / 2)[-2])
-        self.register_buffer("noise_top_octave", above * TOP_OCTAVE_SLOPE, persistent=False)
+        self.register_buffer("noise_above", above, persistent=False)
+        centres = torch.from_numpy(librosa.mel_frequencies(n_mels + 2, fmax=config.spectrogram.sample_rate / 2)[1:-1])
+        self.register_buffer("top_bands", ((centres >= TOP_BAND_HZ[0]) & (centres <= TOP_BAND_HZ[1])).nonzero()[:, 0],
+                             persistent=False)
         self.register_buffer("noise_bands", band_matrix(config.n_noise, config.noise_fft // 2 + 1,
                                                         config.sample_rate, config.min_hz), persistent=False)
         self.register_buffer("noise_window", torch.hann_window(config.noise_fft), persistent=False)
@@ -254,12 +261,15 @@ class Vocoder(Pretrained):
         envelope, detail, deviation, noise = self.out(F.gelu(hidden)).transpose(1, 2).split(
             [config.n_envelope, config.n_detail, 1, config.n_noise], -1)
         log_mel = (features * self.log.scale + self.log.offset).transpose(1, 2)  # (B, T, n_mels), ln magnitude
+        top = log_mel[..., self.top_bands].amax(-1)  # (B, T): where the continuation above TRUSTED_HZ starts
         return {
             "log_mel": log_mel,
+            "top": top,
             "envelope": envelope,
             "detail": detail,
             "deviation": config.max_deviation * torch.tanh(deviation[..., 0]),
-            "noise": log_mel @ self.noise_from_mel.T + self.noise_top_octave + NOISE_LEVEL + noise,
+            "noise": self.continued(log_mel @ self.noise_from_mel.T, top[..., None], self.noise_above) + NOISE_LEVEL
+            + noise,
         }
 
     def forward(self, features: torch.Tensor, pitch: torch.Tensor, f0: torch.Tensor | None = None, start: int = 0,
@@ -311,22 +321,28 @@ class Vocoder(Pretrained):
         n_harmonics = max(n_harmonics, config.n_detail)
         k = torch.arange(1, n_harmonics + 1, device=f0.device, dtype=f0.dtype)
         partials = f0[..., None] * k  # (B, T, K) Hz
-        log_amplitude = self.read_mel(curves["log_mel"], partials) + HARMONIC_LEVEL + sample_bands(
+        log_amplitude = self.read_mel(curves["log_mel"], curves["top"], partials) + HARMONIC_LEVEL + sample_bands(
             curves["envelope"], log_frequency_position(partials, config.n_envelope, config.min_hz, nyquist))
         log_amplitude = log_amplitude + F.pad(curves["detail"], (0, n_harmonics - config.n_detail))
         amplitude = log_amplitude.clamp(max=MAX_LOG_AMPLITUDE).exp().masked_fill(partials >= 0.95 * nyquist, 0.0)
         return self.wavetable(f0, amplitude, position)
 
-    def read_mel(self, log_mel: torch.Tensor, hz: torch.Tensor) -> torch.Tensor:
+    def read_mel(self, log_mel: torch.Tensor, top: torch.Tensor, hz: torch.Tensor) -> torch.Tensor:
         """ln magnitudes ``(B, T, n_mels)`` read at frequencies ``hz`` ``(B, T, K)``: linear between the band centres
-        on the mel axis (so resolved low partials keep their own band's level), continued above the top band at
-        ``TOP_OCTAVE_SLOPE`` nepers per octave."""
+        on the mel axis (so resolved low partials keep their own band's level); above :data:`TRUSTED_HZ`, the
+        loudest band of :data:`TOP_BAND_HZ` (``top`` ``(B, T)``) falling at ``TOP_OCTAVE_SLOPE`` nepers per octave."""
         spectrogram = self.config.spectrogram
         n_mels = spectrogram.n_mels
         spacing = float(slaney_mel(torch.tensor(spectrogram.sample_rate / 2.0))) / (n_mels + 1)
-        index = slaney_mel(hz) / spacing - 1  # band i is centred at (i + 1) * spacing mels
-        octaves_above = torch.log2((hz / self.top_centre_hz).clamp_min(1.0))
-        return sample_bands(log_mel, index.clamp(0, n_mels - 1)) + TOP_OCTAVE_SLOPE * octaves_above
+        index = slaney_mel(hz.clamp(max=TRUSTED_HZ)) / spacing - 1  # band i is centred at (i + 1) * spacing mels
+        return self.continued(sample_bands(log_mel, index.clamp(0, n_mels - 1)), top[..., None],
+                              torch.log2((hz / TRUSTED_HZ).clamp_min(1.0)))
+
+    @staticmethod
+    def continued(level: torch.Tensor, top: torch.Tensor, octaves_above: torch.Tensor) -> torch.Tensor:
+        """``level`` ``(..., K)`` where ``octaves_above`` :data:`TRUSTED_HZ` is 0, else the loudest top band ``top``
+        ``(..., 1)`` falling at ``TOP_OCTAVE_SLOPE`` nepers per octave."""
+        return torch.where(octaves_above > 0, top, level) + TOP_OCTAVE_SLOPE * octaves_above
 
     def wavetable(self, f0: torch.Tensor, amplitude: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Wavetable oscillator: f0 ``(B, T)`` Hz, harmonic amplitudes ``(B, T, K)`` (K < table_size / 2),
