@@ -43,7 +43,8 @@ def real_notes() -> np.ndarray:
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """A checkpoint tree of untrained tiny models, laid out like ``checkpoints/``: cvae and vae (with latent
-    spaces), gan, cdecoder and upsampler. Enough to drive the studio and the app end to end in seconds."""
+    spaces), gan, cdecoder, upsampler and the vocoder that plays the note models at 44.1 kHz. Enough to drive the
+    studio and the app end to end in seconds."""
     import dataclasses
 
     import torch
@@ -53,6 +54,7 @@ def tiny_weights(tmp_path_factory):
     from hummingface.models.generator import CDecoder, GeneratorConfig, NoteGAN
     from hummingface.models.timbre import LATENT_FILE
     from hummingface.models.upsampler import Upsampler, UpsamplerConfig
+    from hummingface.models.vocoder import Vocoder, VocoderConfig
 
     root = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
@@ -69,4 +71,6 @@ def tiny_weights(tmp_path_factory):
     NoteGAN(generator).save_pretrained(root / "gan")
     CDecoder(dataclasses.replace(generator, latent_size=0)).save_pretrained(root / "cdecoder")
     Upsampler(UpsamplerConfig(width=8, dilations=(1,))).save_pretrained(root / "upsampler")
+    Vocoder(VocoderConfig(width=8, dilations=(1,), pitch_embedding=4, n_envelope=8, n_detail=4, n_noise=8)
+            ).save_pretrained(root / "vocoder")
     return root

@@ -49,7 +49,7 @@ def test_the_four_endpoints_are_named(client):
 
 def test_design_with_its_defaults(client):
     audio, picture = client.predict(api_name="/design")
-    assert sf.info(audio).samplerate == 16000 and sf.info(audio).frames == 64000
+    assert sf.info(audio).samplerate == 44100 and sf.info(audio).frames == 176400
     assert Path(picture).stat().st_size > 0
 
 
@@ -61,7 +61,7 @@ def test_design_with_sliders(client):
 
 def test_generate_note_with_its_defaults(client):
     audio, _ = client.predict(api_name="/generate_note")
-    assert sf.info(audio).samplerate == 16000 and sf.info(audio).frames == 64000
+    assert sf.info(audio).samplerate == 44100 and sf.info(audio).frames == 176400
 
 
 def test_upsample_one_file(client):
@@ -74,7 +74,7 @@ def test_upsample_one_file(client):
 
 def test_explore_with_its_defaults(client):
     _, labels, _, reconstruction = client.predict(api_name="/explore")
-    assert "pitch" in labels and sf.info(reconstruction).frames == 64000
+    assert "pitch" in labels and sf.info(reconstruction).frames == 176400
 
 
 def test_garbage_upload_is_refused_and_the_app_keeps_answering(client, tmp_path):
@@ -86,7 +86,7 @@ def test_garbage_upload_is_refused_and_the_app_keeps_answering(client, tmp_path)
     with pytest.raises(AppError, match="not an audio file"):
         client.predict(handle_file(str(junk)), "sbr", api_name="/upsample")
     audio, _ = client.predict(api_name="/design")
-    assert sf.info(audio).frames == 64000
+    assert sf.info(audio).frames == 176400
 
 
 def test_readme_front_matter_describes_the_space():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hummingface.audio import read_audio
+from hummingface.audio import read_audio, resample
 from hummingface.data.gm import FAMILIES
 from hummingface.dsp import NoteSpectrogram
 from hummingface.hub import model_class
@@ -22,11 +22,12 @@ from hummingface.models.generator import MODELS as GENERATORS
 from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import LATENT_FILE, Timbre, as_note, estimate_pitch, note_pitch
 from hummingface.models.upsampler import Upsampler
+from hummingface.models.vocoder import Vocoder
 from hummingface.train.cli import _classes
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
-SHIPPED = ("ae", "vae", "mog-vae", "cvae", "gan", "cdecoder", "upsampler", "family-classifier")
+SHIPPED = ("ae", "vae", "mog-vae", "cvae", "gan", "cdecoder", "upsampler", "family-classifier", "vocoder")
 PRESETS = sorted((ROOT / "assets" / "presets").glob("*.flac"))
 MEAN_SPECTRUM_LSD = 23.0  # dB: a dataset-mean spectrum's score (docs/metrics.md); a working model does far better
 
@@ -46,7 +47,8 @@ def test_every_checkpoint_folder_is_known():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_checkpoint_loads_strictly_with_its_train_config(name):
     folder = CHECKPOINTS / name
-    registry = {**AUTOENCODERS, **GENERATORS, "upsampler": Upsampler, "family-classifier": FamilyClassifier}
+    registry = {**AUTOENCODERS, **GENERATORS, "upsampler": Upsampler, "family-classifier": FamilyClassifier,
+                "vocoder": Vocoder}
     model = model_class(folder, registry).from_folder(folder)  # strict: every key present, none extra
     assert sum(p.numel() for p in model.parameters()) > 0
     assert all(torch.isfinite(t).all() for t in model.state_dict().values())
@@ -60,23 +62,43 @@ def test_checkpoint_loads_strictly_with_its_train_config(name):
 
 @pytest.mark.parametrize("name", ["ae", "vae", "mog-vae", "cvae"])
 def test_timbre_model_reconstructs_presets(name):
-    """Three presets through encode/decode score well under a dataset-mean spectrum's LSD."""
-    model = Timbre.from_folder(CHECKPOINTS / name, device="cpu")
+    """Three presets through encode/decode (at 44.1 kHz, through the shipped vocoder) score well under a
+    dataset-mean spectrum's LSD."""
+    model = Timbre.load(name, device="cpu")
+    assert model.sample_rate == 44100
     for path in PRESETS[:3]:
         note = as_note(*read_audio(path, mono=True))
         pitch = note_pitch(note)
-        decoded = model.decode(model.encode(note, 16000, pitch=pitch), pitch=pitch)
+        decoded = resample(model.decode(model.encode(note, 16000, pitch=pitch), pitch=pitch), 44100, 16000)
         lsd = float(lsd_db(torch.from_numpy(note)[None], torch.from_numpy(decoded)[None]).mean())
         assert lsd < MEAN_SPECTRUM_LSD * 0.6, (path.stem, lsd)
 
 
+def test_vocoder_plays_true_spectrograms_in_tune_and_above_8_khz(real_notes):
+    """FluidR3 piano, nylon guitar, trumpet and flute: their own 16-kHz features through the shipped vocoder
+    come out at their pitch, close to the 16-kHz originals below 7 kHz, with a top octave the features lack."""
+    vocoder = Vocoder.from_folder(CHECKPOINTS / "vocoder", device="cpu")
+    features = NoteSpectrogram()(torch.from_numpy(real_notes))
+    pitches = [60, 52, 67, 72]  # the notes conftest renders
+    audio = vocoder.decode(features, torch.tensor(pitches, dtype=torch.float32))
+    for note, wide, pitch in zip(real_notes, audio, pitches, strict=True):
+        estimate = estimate_pitch(wide, 44100)
+        assert estimate is not None and abs(estimate - pitch) <= 0.5
+        lsd = float(lsd_spectral(torch.from_numpy(note)[None], torch.from_numpy(resample(wide, 44100, 16000))[None],
+                                 sample_rate=16000, max_hz=7000))
+        assert lsd < 2.0, lsd  # bels
+    spectrum = np.abs(np.fft.rfft(audio[2]))  # the trumpet: bright, so its partials go on above 8 kHz
+    hz = np.fft.rfftfreq(audio.shape[-1], 1 / 44100)
+    assert spectrum[(hz > 9000) & (hz < 16000)].max() > 1e-3 * spectrum.max()
+
+
 @pytest.mark.parametrize("name", ["gan", "cdecoder"])
 def test_generator_notes_are_in_tune(name):
-    model = NoteGenerator.from_folder(CHECKPOINTS / name, device="cpu")
+    model = NoteGenerator.load(name, device="cpu")  # with the shipped vocoder: 44.1 kHz
     cells = [("keyboard", 48), ("brass", 60), ("string", 72)]
     in_tune = 0
     for family, pitch in cells:
-        estimate = estimate_pitch(model.generate(pitch, family, 100, seed=0))
+        estimate = estimate_pitch(model.generate(pitch, family, 100, seed=0), model.sample_rate)
         in_tune += estimate is not None and abs(estimate - pitch) <= 0.5
     assert in_tune >= 2, f"{in_tune} of {len(cells)} cells in tune"
 

@@ -29,7 +29,7 @@ def test_design_gives_int16_audio_and_a_picture(studio):
     first = studio.design("cvae", [0.0] * studio.n_sliders("cvae"), pitch=60)
     moved = studio.design("cvae", [3.0] + [0.0] * (studio.n_sliders("cvae") - 1), pitch=60)
     rate, audio = first.audio
-    assert rate == 16000 and audio.dtype == np.int16 and audio.shape == (64000,)
+    assert rate == 44100 and audio.dtype == np.int16 and audio.shape == (176400,)  # through the vocoder
     assert first.picture.ndim == 3 and first.picture.shape[2] == 3 and first.picture.dtype == np.uint8
     assert not np.array_equal(first.audio[1], moved.audio[1])
     assert moved.sliders[0] == pytest.approx(3.0)
@@ -66,7 +66,7 @@ def test_start_from_garbage_is_one_sentence(studio, tmp_path):
 @pytest.mark.parametrize(("play", "seconds"), [("note", 4.0), ("chord", 4.0), ("scale", 7.5)])
 def test_generate_note_scale_and_chord(studio, play, seconds):
     (rate, audio), picture = studio.generate_note("gan", 60, "guitar", 100, 3, play)
-    assert rate == 16000 and audio.dtype == np.int16 and len(audio) == int(seconds * rate)
+    assert rate == 44100 and audio.dtype == np.int16 and len(audio) == int(seconds * rate)
     assert picture.shape[2] == 3
 
 
@@ -123,7 +123,7 @@ def test_a_click_on_a_point_picks_that_point(studio):
     for index in (0, 17, 40):
         found = studio.explore("cvae", 1, 2, view.to_pixel(*coords[index]))
         assert found.index == index and found.note_id in found.labels
-        assert found.reconstruction[1].shape == (64000,)
+        assert found.reconstruction[1].shape == (176400,)
 
 
 def test_other_axes_and_bad_axes(studio):

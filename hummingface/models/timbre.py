@@ -273,13 +273,14 @@ def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: f
     """Median pyin f0 over the voiced frames of the first ``seconds``, in (fractional) MIDI; ``None`` if unvoiced.
 
     The pitch check of ``docs/metrics.md`` (``benchmarks/notes.py``) uses the same measure. The search spans MIDI
-    24-96, the pitches the models are trained on (a wider one costs twice the time for nothing).
+    24-96, the pitches the models are trained on (a wider one costs twice the time for nothing). Audio at
+    another rate is analysed at 16 kHz, so the measure (and its 2048-sample frame) is the same at any rate.
     """
     import librosa
 
-    clip = np.asarray(audio, dtype=np.float32)[: int(seconds * sample_rate)]
+    clip = resample(np.asarray(audio, dtype=np.float32)[: int(seconds * sample_rate)], int(sample_rate), SAMPLE_RATE)
     f0, voiced, _ = librosa.pyin(
-        clip, fmin=librosa.midi_to_hz(24), fmax=librosa.midi_to_hz(96), sr=sample_rate, frame_length=2048
+        clip, fmin=librosa.midi_to_hz(24), fmax=librosa.midi_to_hz(96), sr=SAMPLE_RATE, frame_length=2048
     )
     f0 = f0[voiced & np.isfinite(f0)]
     if f0.size == 0:

@@ -72,7 +72,11 @@ HARMONIC_LEVEL = -2.35
 # ln(noise gain) - ln(mel magnitude) of white noise is ~0; the noise starts 2 nepers (17 dB) below the mel, so a
 # fresh vocoder plays the mel's energy as partials, not as hiss.
 NOISE_LEVEL = -2.0
-TOP_OCTAVE_SLOPE = -2.0  # nepers per octave: the mel-derived envelope's continuation above TRUSTED_HZ
+# Nepers per octave of the mel-derived levels' continuation above TRUSTED_HZ: partials fall gently (a brass
+# note's go on to 20 kHz), noise steeply -- a model's mel holds a haze in its top bands that, continued at the
+# partials' slope, played as hiss up to 22 kHz.
+TOP_OCTAVE_SLOPE = -2.0
+NOISE_TOP_OCTAVE_SLOPE = -4.0
 # The highest frequency the features are read at: resampling a note to 16 kHz (soxr) filters it from ~7.3 kHz up,
 # so the top mel bands hold the anti-aliasing filter's slope, not the instrument; above this, the envelope is
 # continued from here (and the network corrects the continuation).
@@ -268,8 +272,8 @@ class Vocoder(Pretrained):
             "envelope": envelope,
             "detail": detail,
             "deviation": config.max_deviation * torch.tanh(deviation[..., 0]),
-            "noise": self.continued(log_mel @ self.noise_from_mel.T, top[..., None], self.noise_above) + NOISE_LEVEL
-            + noise,
+            "noise": self.continued(log_mel @ self.noise_from_mel.T, top[..., None], self.noise_above,
+                                    NOISE_TOP_OCTAVE_SLOPE) + NOISE_LEVEL + noise,
         }
 
     def forward(self, features: torch.Tensor, pitch: torch.Tensor, f0: torch.Tensor | None = None, start: int = 0,
@@ -330,19 +334,19 @@ class Vocoder(Pretrained):
     def read_mel(self, log_mel: torch.Tensor, top: torch.Tensor, hz: torch.Tensor) -> torch.Tensor:
         """ln magnitudes ``(B, T, n_mels)`` read at frequencies ``hz`` ``(B, T, K)``: linear between the band centres
         on the mel axis (so resolved low partials keep their own band's level); above :data:`TRUSTED_HZ`, the
-        loudest band of :data:`TOP_BAND_HZ` (``top`` ``(B, T)``) falling at ``TOP_OCTAVE_SLOPE`` nepers per octave."""
+        loudest band of :data:`TOP_BAND_HZ` (``top`` ``(B, T)``) falling at :data:`TOP_OCTAVE_SLOPE`."""
         spectrogram = self.config.spectrogram
         n_mels = spectrogram.n_mels
         spacing = float(slaney_mel(torch.tensor(spectrogram.sample_rate / 2.0))) / (n_mels + 1)
         index = slaney_mel(hz.clamp(max=TRUSTED_HZ)) / spacing - 1  # band i is centred at (i + 1) * spacing mels
         return self.continued(sample_bands(log_mel, index.clamp(0, n_mels - 1)), top[..., None],
-                              torch.log2((hz / TRUSTED_HZ).clamp_min(1.0)))
+                              torch.log2((hz / TRUSTED_HZ).clamp_min(1.0)), TOP_OCTAVE_SLOPE)
 
     @staticmethod
-    def continued(level: torch.Tensor, top: torch.Tensor, octaves_above: torch.Tensor) -> torch.Tensor:
+    def continued(level: torch.Tensor, top: torch.Tensor, octaves_above: torch.Tensor, slope: float) -> torch.Tensor:
         """``level`` ``(..., K)`` where ``octaves_above`` :data:`TRUSTED_HZ` is 0, else the loudest top band ``top``
-        ``(..., 1)`` falling at ``TOP_OCTAVE_SLOPE`` nepers per octave."""
-        return torch.where(octaves_above > 0, top, level) + TOP_OCTAVE_SLOPE * octaves_above
+        ``(..., 1)`` falling at ``slope`` nepers per octave."""
+        return torch.where(octaves_above > 0, top, level) + slope * octaves_above
 
     def wavetable(self, f0: torch.Tensor, amplitude: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Wavetable oscillator: f0 ``(B, T)`` Hz, harmonic amplitudes ``(B, T, K)`` (K < table_size / 2),
