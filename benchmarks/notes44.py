@@ -1,24 +1,29 @@
-"""Notes at 44.1 kHz on held-out instruments: the synth-decoder beside today's 16-kHz cvae, in one run.
+"""Notes at 44.1 kHz on held-out instruments: the vocoder beside today's 16-kHz note models, in one run.
 
-    python benchmarks/notes44.py --decoder runs/notes44/synth-decoder [--timbre checkpoints/cvae]
-        [--data data/notes44-fluidr3] [--notes 24] [--pitch-latents 1] [--pitch-step 4] [--threads 2]
-        [--out docs/benchmarks/notes44.json] [--png runs/notes44/spectrograms.png]
+    PYTHONPATH=. python benchmarks/notes44.py [--vocoder checkpoints/vocoder] [--timbre checkpoints/cvae]
+        [--generator checkpoints/gan] [--data data/notes44-fluidr3] [--notes 40] [--pitch-latents 1]
+        [--pitch-step 4] [--threads 2] [--out docs/benchmarks/notes44.json] [--png docs/notes44-grid.png]
 
-On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs never trained on), each system
-is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
+On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs never trained on; seeded), each
+system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
 
-- ``synth-decoder``: the cvae's posterior mean of the note (encoded at 16 kHz) decoded by ``--decoder``;
-- ``cvae16``: today's cvae reconstruction (16 kHz, mel + phase), resampled to 44.1 kHz;
-- ``true_mel16``: the note's own 16-kHz mel spectrogram through today's phase reconstruction (that
-  pipeline's ceiling); ``bandlimited8k``: the note resampled to 16 kHz and back (any 16-kHz model's ceiling).
+- ``cvae44``: the cvae's reconstruction (posterior mean of the note's 16-kHz features, decoded at its pitch)
+  through ``--vocoder``: what the Designer plays at 44.1 kHz;
+- ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder (the vocoder's ceiling);
+- ``cvae16``: the same cvae reconstruction through today's 16-kHz phase reconstruction, resampled to 44.1 kHz;
+- ``true_mel16``: the note's own features through that phase reconstruction (its ceiling);
+- ``bandlimited8k``: the note resampled to 16 kHz and back (the ceiling of any 16-kHz model).
 
 Figures: **ViSQOL** v3 audio mode at 48 kHz (``visqol-python``); full-band **LSD_dB** (STFT 2048/512 at
 44.1 kHz, each spectrogram clipped 80 dB below its peak); **pitch**: the median pyin f0 of the first 2.5 s
 within 0.5 semitone of the label; **f0 modulation depth**: the standard deviation, in cents, of the pyin f0
 over 0.5-2.5 s after removing a straight-line trend, compared with the real note's on string, brass, reed,
-flute and vocal notes whose real depth is at least 5 cents (the notes "with vibrato"). Also: pitch of random
-cvae latents decoded at MIDI 36-84, and the milliseconds to decode one 4-s note on ``--threads`` threads.
-Writes the JSON and a spectrogram grid (real | synth-decoder | cvae16, dB up to 22 kHz).
+flute and vocal notes whose real depth is at least 5 cents (the notes "with vibrato"). Also the pitch of
+random cvae latents and of gan samples (a random family trained at that pitch, random seed) at MIDI 36-84,
+each through the vocoder and through the 16-kHz path; and the time to decode one 4-s note on ``--threads``
+threads (the vocoder alone, and cvae ``decode_features`` + vocoder), median wall and CPU milliseconds.
+Writes the JSON and a spectrogram grid: one row per family in the sample, real | cvae44 | cvae16 | a gan sample
+of that family through the vocoder, dB up to 22 kHz.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import librosa
@@ -33,20 +39,24 @@ import numpy as np
 import soxr
 import torch
 
-from hummingface.audio import resample
-from hummingface.constants import SAMPLE_RATE
+from hummingface.audio import fit_length, resample
+from hummingface.constants import NOTE_SAMPLES, SAMPLE_RATE
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
+from hummingface.dsp import NoteSpectrogram
 from hummingface.metrics import lsd_db
-from hummingface.models.synth_decoder import SynthDecoder
+from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
+from hummingface.models.vocoder import Vocoder
 from hummingface.train.data import load_features
 
 RATE = 44100
 VISQOL_RATE = 48000
 VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
-SYSTEMS = ("synth-decoder", "cvae16", "true_mel16", "bandlimited8k")
+SAMPLE_PITCHES = range(36, 85)
+SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
+GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 
 
 def visqol_scorer():
@@ -86,74 +96,133 @@ def pitch_and_depth(audio: np.ndarray) -> tuple[float | None, float | None]:
     return float(np.median(track[voiced])), float(np.std(cents - trend))
 
 
+def in_tune(audio: np.ndarray, pitch: int) -> bool:
+    estimate, _ = pitch_and_depth(audio)
+    return estimate is not None and abs(estimate - pitch) <= 0.5
+
+
 @torch.inference_mode()
-def systems_audio(timbre: Timbre, decoder: SynthDecoder, features: torch.Tensor, pitch: int,
+def audio16(spectrogram: NoteSpectrogram, features: torch.Tensor) -> np.ndarray:
+    """Today's 16-kHz path: features ``(n_mels, frames)`` -> phase reconstruction at 16 kHz, peak-limited to
+    0.99, resampled to float32 ``(176400,)`` at 44.1 kHz."""
+    audio = spectrogram.inverse(features, length=NOTE_SAMPLES).float().cpu().numpy()
+    peak = float(np.abs(audio).max())
+    audio = audio * (0.99 / peak) if peak > 0.99 else audio
+    return fit_length(resample(audio, SAMPLE_RATE, RATE), NOTE_SAMPLES * RATE // SAMPLE_RATE)
+
+
+@torch.inference_mode()
+def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitch: int,
                   real: np.ndarray) -> dict[str, np.ndarray]:
-    """Every system's version of one note, float32 ``(176400,)`` at 44.1 kHz."""
-    latent = timbre.encode_features(features[None], pitch)[0]
-    length = len(real)
-    up = lambda audio: resample(audio, SAMPLE_RATE, RATE)[:length]  # noqa: E731
+    """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz."""
+    reconstruction = timbre.decode_features(timbre.encode_features(features[None], pitch), pitch)[0]
     return {
-        "synth-decoder": decoder.decode(latent, pitch),
-        "cvae16": up(timbre.decode(latent, pitch)),
-        "true_mel16": up(timbre.spectrogram_audio(features)),
-        "bandlimited8k": up(resample(real, RATE, SAMPLE_RATE)),
+        "cvae44": vocoder.decode(reconstruction, pitch),
+        "vocoder_true_mel": vocoder.decode(features, pitch),
+        "cvae16": audio16(timbre.spectrogram, reconstruction),
+        "true_mel16": audio16(timbre.spectrogram, features),
+        "bandlimited8k": fit_length(resample(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, RATE), len(real)),
     }
 
 
+def median_ms(run, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``run()`` over ``repeats`` calls, after 3 warm-up calls."""
+    for _ in range(3):
+        run()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        run()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return 1000 * float(np.median(wall)), 1000 * float(np.median(cpu))
+
+
+def cvae44(timbre: Timbre, vocoder: Vocoder, latent: torch.Tensor, pitch: int) -> np.ndarray:
+    """What a slider move costs at 44.1 kHz: the cvae's features of ``latent`` at ``pitch``, vocoded."""
+    return vocoder.decode(timbre.decode_features(latent, pitch), pitch)
+
+
+def cvae16(timbre: Timbre, latent: torch.Tensor, pitch: int) -> torch.Tensor:
+    """The same today: the cvae's features through the 16-kHz phase reconstruction (no resampling)."""
+    return timbre.spectrogram.inverse(timbre.decode_features(latent, pitch), length=NOTE_SAMPLES)
+
+
 @torch.inference_mode()
-def decode_ms(decoder: SynthDecoder, timbre: Timbre, repeats: int = 15) -> dict[str, float]:
+def decode_ms(vocoder: Vocoder, timbre: Timbre, repeats: int = 15) -> dict[str, float]:
+    """Milliseconds to turn one 4-s note into audio at MIDI 36, 60 and 84: ``vocoder`` (features -> 44.1 kHz),
+    ``cvae44`` (latent -> features -> 44.1 kHz) and ``cvae16`` (latent -> features -> today's 16-kHz path)."""
     latent = timbre.random_latent(0)
-    wall, cpu = {}, {}
+    out = {}
     for pitch in (36, 60, 84):
-        for _ in range(3):
-            decoder.decode(latent, pitch)
-        times, cpus = [], []
-        for _ in range(repeats):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            decoder.decode(latent, pitch)
-            times.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - start_cpu)
-        wall[pitch], cpu[pitch] = 1000 * float(np.median(times)), 1000 * float(np.median(cpus))
-    return {f"wall_ms_midi{p}": v for p, v in wall.items()} | {f"cpu_ms_midi{p}": v for p, v in cpu.items()}
+        features = timbre.decode_features(latent, pitch)
+        runs = {
+            "vocoder": partial(vocoder.decode, features, pitch),
+            "cvae44": partial(cvae44, timbre, vocoder, latent, pitch),
+            "cvae16": partial(cvae16, timbre, latent, pitch),
+        }
+        for name, run in runs.items():
+            wall, cpu = median_ms(run, repeats)
+            out[f"{name}_wall_ms_midi{pitch}"], out[f"{name}_cpu_ms_midi{pitch}"] = wall, cpu
+    return out
 
 
 @torch.inference_mode()
-def sample_pitch(decoder: SynthDecoder, timbre: Timbre, latents: int, step: int, seed: int) -> dict[str, dict]:
-    """Pass rate of random cvae latents decoded at MIDI 36-84 by both decoders."""
-    hits = {"synth-decoder": [], "cvae16": []}
-    for pitch in range(36, 85, step):
+def gan_sample(generator: NoteGenerator, family: str, pitch: int, seed: int) -> torch.Tensor:
+    """Features ``(n_mels, frames)`` of one gan note (velocity 100)."""
+    return generator.features(pitch, family, 100, seed)[0]
+
+
+def family_for(generator: NoteGenerator, pitch: int, rng: np.random.Generator) -> str:
+    """A random family the generator was trained on at ``pitch`` (any family if none was)."""
+    families = [f for f in FAMILIES if pitch in generator.family_pitches(f)] or list(FAMILIES)
+    return families[int(rng.integers(len(families)))]
+
+
+@torch.inference_mode()
+def sample_pitch(vocoder: Vocoder, timbre: Timbre, generator: NoteGenerator, latents: int, step: int,
+                 seed: int) -> dict[str, dict]:
+    """Pitch pass rates of random cvae latents and gan samples at MIDI 36-84 (every ``step``-th), each through
+    the vocoder (``*44``) and through today's 16-kHz path (``*16``)."""
+    hits: dict[str, list[bool]] = {name: [] for name in ("cvae44", "cvae16", "gan44", "gan16")}
+    rng = np.random.default_rng([seed, 2])
+    for pitch in SAMPLE_PITCHES[::step]:
         for k in range(latents):
-            latent = timbre.random_latent(seed * 1000 + pitch * 10 + k)
-            for name, audio in (("synth-decoder", decoder.decode(latent, pitch)),
-                                ("cvae16", resample(timbre.decode(latent, pitch), SAMPLE_RATE, RATE))):
-                estimate, _ = pitch_and_depth(audio)
-                hits[name].append(estimate is not None and abs(estimate - pitch) <= 0.5)
+            cvae = timbre.decode_features(timbre.random_latent(seed * 1000 + pitch * 10 + k), pitch)
+            gan = gan_sample(generator, family_for(generator, pitch, rng), pitch, int(rng.integers(1 << 31)))
+            for name, features, spectrogram in (("cvae", cvae, timbre.spectrogram),
+                                                ("gan", gan, generator.spectrogram)):
+                hits[f"{name}44"].append(in_tune(vocoder.decode(features, pitch), pitch))
+                hits[f"{name}16"].append(in_tune(audio16(spectrogram, features), pitch))
     return {name: {"pass_rate": float(np.mean(h)), "notes": len(h)} for name, h in hits.items()}
 
 
 def spectrogram_grid(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
+    """One row per (label, audio by column), columns :data:`GRID_COLUMNS`; dB relative to the row's real note."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = ("real", "synth-decoder", "cvae16")
-    figure, axes = plt.subplots(len(rows), len(columns), figsize=(3.2 * len(columns), 1.6 * len(rows)),
+    titles = {"real": "real (44.1 kHz)", "cvae44": "cvae -> vocoder", "cvae16": "cvae 16 kHz (today)",
+              "gan44": "gan sample -> vocoder"}
+    figure, axes = plt.subplots(len(rows), len(GRID_COLUMNS), figsize=(3.2 * len(GRID_COLUMNS), 1.5 * len(rows)),
                                 squeeze=False, constrained_layout=True)
     for row, (label, audio) in enumerate(rows):
-        for col, name in enumerate(columns):
+        reference = np.abs(librosa.stft(audio["real"], n_fft=2048, hop_length=512)).max()
+        for col, name in enumerate(GRID_COLUMNS):
             spec = np.abs(librosa.stft(audio[name], n_fft=2048, hop_length=512))
-            db = librosa.amplitude_to_db(spec, ref=np.max(np.abs(librosa.stft(audio["real"], n_fft=2048,
-                                                                              hop_length=512))), top_db=None)
+            db = librosa.amplitude_to_db(spec, ref=reference, top_db=None)
             axis = axes[row, col]
             axis.imshow(db, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma",
                         extent=(0, len(audio[name]) / RATE, 0, RATE / 2000))
             axis.tick_params(labelsize=6)
             if row == 0:
-                axis.set_title(name, fontsize=8)
+                axis.set_title(titles[name], fontsize=8)
             if col == 0:
                 axis.set_ylabel(f"{label}\nkHz", fontsize=7)
+            if row == len(rows) - 1:
+                axis.set_xlabel("s", fontsize=7)
     figure.savefig(path, dpi=80)
     plt.close(figure)
 
@@ -163,37 +232,49 @@ def summarise(values: list[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
+def vocoder_info(folder: Path, vocoder: Vocoder) -> dict:
+    """Where the vocoder came from: its folder, size and, when it has a ``metrics.json``, its training step."""
+    info: dict = {"folder": str(folder), "parameters": sum(p.numel() for p in vocoder.parameters())}
+    metrics = folder / "metrics.json"
+    if metrics.is_file():
+        trained = json.loads(metrics.read_text())
+        info.update(step=trained.get("step"), train_minutes=trained.get("train_minutes"), valid=trained.get("valid"))
+    return info
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--decoder", required=True, help="synth-decoder checkpoint folder")
-    parser.add_argument("--timbre", default="checkpoints/cvae", help="the cvae whose latent it decodes")
+    parser.add_argument("--vocoder", default="checkpoints/vocoder", help="vocoder checkpoint folder")
+    parser.add_argument("--timbre", default="checkpoints/cvae", help="the cvae whose reconstructions it plays")
+    parser.add_argument("--generator", default="checkpoints/gan", help="the gan whose samples it plays")
     parser.add_argument("--data", default="data/notes44-fluidr3", help="44.1-kHz NSynth-layout corpus (test split)")
-    parser.add_argument("--notes", type=int, default=24, help="test notes scored")
-    parser.add_argument("--pitch-latents", type=int, default=1, help="random latents per tested pitch")
+    parser.add_argument("--notes", type=int, default=40, help="test notes scored")
+    parser.add_argument("--pitch-latents", type=int, default=1, help="random cvae latents and gan seeds per pitch")
     parser.add_argument("--pitch-step", type=int, default=4, help="test every n-th pitch of 36-84")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (about 2 s per note and system)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (decode times are measured on them)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/benchmarks/notes44.json")
-    parser.add_argument("--png", default="runs/notes44/spectrograms.png")
+    parser.add_argument("--png", default="docs/notes44-grid.png")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     timbre = Timbre.from_folder(args.timbre, device="cpu")
-    decoder = SynthDecoder.from_folder(args.decoder, device="cpu")
-    # Timed first: after pyin and ViSQOL have run, their worker threads inflated the same decode 30-fold here.
-    speed = {"threads": args.threads, **decode_ms(decoder, timbre)}
+    generator = NoteGenerator.from_folder(args.generator, device="cpu")
+    vocoder = Vocoder.from_folder(args.vocoder, device="cpu").eval()
+    # Timed first: after pyin and ViSQOL have run, their worker threads inflated the same decode many-fold here.
+    speed = {"threads": args.threads, **decode_ms(vocoder, timbre)}
     data = Path(args.data)
     notes = load_features(data, "test", timbre.model.config.spectrogram, range(24, 97), progress=False)
     notes = notes.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(notes))[: args.notes]))
     score = None if args.no_visqol else visqol_scorer()
 
-    per_note, grid = [], []
+    per_note, grid = [], {}
     for i, note_id in enumerate(notes.note_ids):
         real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
         batch = notes.batch(np.array([i]))
         pitch, family = int(batch["pitch"][0]), FAMILIES[int(batch["family"][0])]
-        audio = systems_audio(timbre, decoder, batch["features"][0], pitch, real)
+        audio = systems_audio(timbre, vocoder, batch["features"][0], pitch, real)
         real_pitch, real_depth = pitch_and_depth(real)
         row = {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
                "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}
@@ -206,8 +287,11 @@ def main() -> None:
                 "depth_cents": depth,
             }
         per_note.append(row)
-        if len(grid) < 6 and family not in {label.split()[0] for label, _ in grid}:
-            grid.append((f"{family} {pitch}", {"real": real, **audio}))
+        if family not in grid:
+            pitches = generator.family_pitches(family)
+            gan_pitch = min(max(pitch, pitches.start), pitches.stop - 1)
+            gan = vocoder.decode(gan_sample(generator, family, gan_pitch, args.seed), gan_pitch)
+            grid[family] = (f"{family} {pitch}", {"real": real, **audio, "gan44": gan})
         print(f"{note_id}: " + ", ".join(f"{n} {row[n]['lsd_db']:.2f} dB/{row[n]['visqol'] or float('nan'):.2f}"
                                          for n in SYSTEMS), flush=True)
 
@@ -215,13 +299,14 @@ def main() -> None:
     for name in SYSTEMS:
         vibrato = [(r[name]["depth_cents"], r["real_depth_cents"]) for r in per_note
                    if r["family"] in VIBRATO_FAMILIES and (r["real_depth_cents"] or 0) >= MIN_VIBRATO_CENTS]
-        ratios = [d / real for d, real in vibrato if d is not None]
+        ratios = [depth / real for depth, real in vibrato if depth is not None]
         results["systems"][name] = {
             "visqol": summarise([r[name]["visqol"] for r in per_note]),
             "lsd_db": summarise([r[name]["lsd_db"] for r in per_note]),
             "pitch_pass_rate": float(np.mean([r[name]["pitch_ok"] for r in per_note])),
             "vibrato_notes": len(vibrato),
             "vibrato_depth_ratio_median": float(np.median(ratios)) if ratios else None,
+            "vibrato_within_30pct": float(np.mean([abs(r - 1) <= 0.3 for r in ratios])) if ratios else None,
         }
         results["per_family"][name] = {
             family: {"notes": len(rows), "visqol": summarise([r[name]["visqol"] for r in rows]),
@@ -229,21 +314,18 @@ def main() -> None:
             for family in FAMILIES if (rows := [r for r in per_note if r["family"] == family])
         }
     results["real_pitch_pass_rate"] = float(np.mean([r["real_pitch_ok"] for r in per_note]))
-    results["sample_pitch"] = sample_pitch(decoder, timbre, args.pitch_latents, args.pitch_step, args.seed)
+    results["sample_pitch"] = sample_pitch(vocoder, timbre, generator, args.pitch_latents, args.pitch_step,
+                                           args.seed)
     results["decode_speed"] = speed
-    results["decoder"] = {"folder": str(args.decoder), "parameters": sum(p.numel() for p in decoder.parameters())}
-    metrics = Path(args.decoder) / "metrics.json"
-    if metrics.is_file():
-        trained = json.loads(metrics.read_text())
-        results["decoder"].update(step=trained["step"], train_minutes=trained["train_minutes"])
+    results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)
     results["notes"] = per_note
     for name, figures in results["systems"].items():
-        print(f"{name:14s} {json.dumps(figures)}")
+        print(f"{name:16s} {json.dumps(figures)}")
     print("sample pitch", json.dumps(results["sample_pitch"]), "speed", json.dumps(results["decode_speed"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-    spectrogram_grid(grid, Path(args.png))
+    spectrogram_grid([grid[f] for f in FAMILIES if f in grid], Path(args.png))
     print(f"wrote {args.out} and {args.png}")
 
 
