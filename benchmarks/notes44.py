@@ -2,7 +2,8 @@
 
     PYTHONPATH=. python benchmarks/notes44.py [--vocoder checkpoints/vocoder] [--timbre checkpoints/cvae]
         [--generator checkpoints/gan] [--data data/notes44-fluidr3] [--notes 40] [--pitch-latents 1]
-        [--pitch-step 4] [--threads 2] [--out docs/benchmarks/notes44.json] [--png docs/notes44-grid.png]
+        [--pitch-step 4] [--pairs 10] [--threads 2] [--out docs/benchmarks/notes44.json]
+        [--png docs/notes44-grid.png]
 
 On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs never trained on; seeded), each
 system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
@@ -20,7 +21,8 @@ within 0.5 semitone of the label; **f0 modulation depth**: the standard deviatio
 over 0.5-2.5 s after removing a straight-line trend, compared with the real note's on string, brass, reed,
 flute and vocal notes whose real depth is at least 5 cents (the notes "with vibrato"). Also the pitch of
 random cvae latents and of gan samples (a random family trained at that pitch, random seed) at MIDI 36-84,
-each through the vocoder and through the 16-kHz path; and the time to decode one 4-s note on ``--threads``
+each through the vocoder and through the 16-kHz path; the **smoothness** of ``--pairs`` straight cvae latent
+paths in the 44.1-kHz audio (largest over mean step of its log-mel, both paths); and the time to decode one 4-s note on ``--threads``
 threads (the vocoder alone, and cvae ``decode_features`` + vocoder), median wall and CPU milliseconds.
 Writes the JSON and a spectrogram grid: one row per family in the sample, real | cvae44 | cvae16 | a gan sample
 of that family through the vocoder, dB up to 22 kHz.
@@ -43,7 +45,8 @@ from hummingface.audio import fit_length, resample
 from hummingface.constants import NOTE_SAMPLES, SAMPLE_RATE
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
-from hummingface.dsp import NoteSpectrogram
+from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
+from hummingface.latent import interpolate, smoothness_ratio
 from hummingface.metrics import lsd_db
 from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
@@ -197,6 +200,29 @@ def sample_pitch(vocoder: Vocoder, timbre: Timbre, generator: NoteGenerator, lat
     return {name: {"pass_rate": float(np.mean(h)), "notes": len(h)} for name, h in hits.items()}
 
 
+@torch.inference_mode()
+def path_smoothness(timbre: Timbre, vocoder: Vocoder, notes, pairs: int, seed: int, steps: int = 16) -> dict:
+    """Largest over mean step of the 44.1-kHz log-mel spectrogram (2048/512, 128 bands) along straight cvae latent
+    paths between ``pairs`` pairs of the scored notes (at the first note's pitch), played through the vocoder
+    (``cvae44``) and through today's 16-kHz path resampled (``cvae16``); max and median over the paths."""
+    analysis = NoteSpectrogram(SpectrogramConfig(sample_rate=RATE, n_fft=2048, hop_length=512, n_mels=128))
+    rng = np.random.default_rng([seed, 3])
+    ratios: dict[str, list[float]] = {"cvae44": [], "cvae16": []}
+    for _ in range(pairs):
+        a, b = rng.choice(len(notes), 2, replace=False)
+        batch = notes.batch(np.array([a, b]))
+        pitch = int(batch["pitch"][0])
+        latents = timbre.encode_features(batch["features"], batch["pitch"])
+        features = timbre.decode_features(interpolate(latents[0], latents[1], np.linspace(0, 1, steps + 1)), pitch)
+        wide = torch.from_numpy(vocoder.decode(features, pitch))
+        narrow = timbre.spectrogram.inverse(features, length=NOTE_SAMPLES).numpy()
+        narrow = torch.from_numpy(np.stack([resample(x, SAMPLE_RATE, RATE)[: wide.shape[-1]] for x in narrow]))
+        ratios["cvae44"].append(smoothness_ratio(analysis(wide)))
+        ratios["cvae16"].append(smoothness_ratio(analysis(narrow)))
+    return {name: {"max": float(np.max(v)), "median": float(np.median(v)), "paths": len(v)}
+            for name, v in ratios.items()}
+
+
 def spectrogram_grid(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
     """One row per (label, audio by column), columns :data:`GRID_COLUMNS`; dB relative to the row's real note."""
     import matplotlib
@@ -253,6 +279,7 @@ def main() -> None:
     parser.add_argument("--pitch-step", type=int, default=4, help="test every n-th pitch of 36-84")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (about 2 s per note and system)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (decode times are measured on them)")
+    parser.add_argument("--pairs", type=int, default=10, help="latent paths for the smoothness figure")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/benchmarks/notes44.json")
     parser.add_argument("--png", default="docs/notes44-grid.png")
@@ -316,12 +343,14 @@ def main() -> None:
     results["real_pitch_pass_rate"] = float(np.mean([r["real_pitch_ok"] for r in per_note]))
     results["sample_pitch"] = sample_pitch(vocoder, timbre, generator, args.pitch_latents, args.pitch_step,
                                            args.seed)
+    results["smoothness"] = path_smoothness(timbre, vocoder, notes, args.pairs, args.seed)
     results["decode_speed"] = speed
     results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)
     results["notes"] = per_note
     for name, figures in results["systems"].items():
         print(f"{name:16s} {json.dumps(figures)}")
-    print("sample pitch", json.dumps(results["sample_pitch"]), "speed", json.dumps(results["decode_speed"]))
+    print("sample pitch", json.dumps(results["sample_pitch"]), "smoothness", json.dumps(results["smoothness"]),
+          "speed", json.dumps(results["decode_speed"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     Path(args.png).parent.mkdir(parents=True, exist_ok=True)
