@@ -22,8 +22,9 @@ over 0.5-2.5 s after removing a straight-line trend, compared with the real note
 flute and vocal notes whose real depth is at least 5 cents (the notes "with vibrato"). Also the pitch of
 random cvae latents and of gan samples (a random family trained at that pitch, random seed) at MIDI 36-84,
 each through the vocoder and through the 16-kHz path; the **smoothness** of ``--pairs`` straight cvae latent
-paths in the 44.1-kHz audio (largest over mean step of its log-mel, both paths); and the time to decode one 4-s note on ``--threads``
-threads (the vocoder alone, and cvae ``decode_features`` + vocoder), median wall and CPU milliseconds.
+paths in the 44.1-kHz audio (largest over mean step of its log-mel, both paths); and the time to decode one
+4-s note on ``--threads`` threads (the vocoder alone, and cvae ``decode_features`` + vocoder), median wall and
+CPU milliseconds.
 Writes the JSON and a spectrogram grid: one row per family in the sample, real | cvae44 | cvae16 | a gan sample
 of that family through the vocoder, dB up to 22 kHz.
 """
