@@ -344,7 +344,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                 raise UserError("Upload a clip first.")
             if chosen_mode not in modes:
                 chosen_mode = modes[0]
-            # Written straight into Gradio's cache, so it is served without a copy and deleted with the rest.
+            # Written straight into Gradio's cache, so it is served without a copy; the studio deletes it later.
             target, picture, note = studio.upsample(path, chosen_mode, Path(demo.GRADIO_CACHE) / "upsampled",
                                                     progress=lambda f: progress(f))
             return str(target), str(target), picture, note
@@ -502,7 +502,8 @@ def build_app(studio: Studio) -> gr.Blocks:
 
 def main() -> None:
     try:
-        studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"))
+        studio = Studio.load(os.environ.get("HUMMINGFACE_WEIGHTS"), os.environ.get("HUMMINGFACE_DEVICE"),
+                             keep_seconds=max(60.0, CACHE_MINUTES * 60))
     except UserError as error:  # no weights: one sentence, not a traceback
         print(f"HummingFace cannot start: {error}", file=sys.stderr)
         sys.exit(2)

@@ -107,6 +107,9 @@ class Studio:
         generators: Note Generator models by name (``gan``, ``cdecoder``); may be empty.
         upsampler: the learned upsampler, or ``None`` (the sbr and sinc modes always work).
         notes_dir: the note corpus root, where the Explorer finds original notes (else it re-renders them).
+        keep_seconds: how long the files it writes under an ``out_dir`` (upsamples, exports, renders) are kept:
+            each new one first deletes the older ones. Gradio's ``delete_cache`` removes only the files Gradio
+            wrote itself, so without this they piled up in its cache (+700 MB in a 4-minute load test).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class Studio:
         generators: dict | None = None,
         upsampler: object | None = None,
         notes_dir: str | os.PathLike | None = None,
+        keep_seconds: float = 600.0,
     ) -> None:
         if not timbres:
             raise UserError("No timbre model found: the Designer needs at least one of " + ", ".join(TIMBRE_MODELS))
@@ -122,10 +126,12 @@ class Studio:
         self.generators = generators or {}
         self.upsampler = upsampler
         self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
+        self.keep_seconds = keep_seconds
         self._maps: OrderedDict[tuple[str, int, int], tuple[np.ndarray, MapView]] = OrderedDict()  # LRU
 
     @classmethod
-    def load(cls, weights: str | None = None, device: str | torch.device | None = None) -> Studio:
+    def load(cls, weights: str | None = None, device: str | torch.device | None = None,
+             keep_seconds: float = 600.0) -> Studio:
         """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``).
 
         A Hub repo is downloaded when the Hub answers, else read from the local cache (see
@@ -149,7 +155,7 @@ class Studio:
             upsampler = Upsampler.from_folder(found["upsampler"], device)
         if not timbres:
             raise UserError(f"No timbre model ({', '.join(TIMBRE_MODELS)}) was found in the weights {source}.")
-        return cls(timbres, generators, upsampler)
+        return cls(timbres, generators, upsampler, keep_seconds=keep_seconds)
 
     # -- Designer -------------------------------------------------------------------------------------
 
@@ -274,7 +280,7 @@ class Studio:
 
         Args:
             mode: ``model`` (learned), ``sbr`` or ``sinc`` (baselines, to compare).
-            out_dir: the folder the WAV is written to (the app passes Gradio's cache, which it cleans).
+            out_dir: the folder the WAV is written to (the app passes Gradio's cache; see ``keep_seconds``).
             progress: called with the fraction done, 0-1.
         """
         from hummingface.upsampling import INPUT_RATE, OUTPUT_RATE, read_narrow, stream, write_pieces
@@ -296,7 +302,7 @@ class Studio:
                     kept += head[-1].shape[1]
                 yield piece
 
-        target = _fresh_folder(out_dir) / f"{Path(path).stem}-44k1-{mode}.wav"
+        target = _fresh_folder(out_dir, self.keep_seconds) / f"{Path(path).stem}-44k1-{mode}.wav"
         pieces = stream(narrow, mode, model=self.upsampler, progress=progress or False)
         write_pieces(keep_head(pieces), target, narrow.shape[0])
         shown = narrow[:, : int(PICTURE_SECONDS * INPUT_RATE)]
@@ -455,7 +461,7 @@ class Studio:
                           out_dir: str | os.PathLike) -> Path:
         """Export a design as a .zip of the chosen format(s) (see :mod:`hummingface.instruments.export`).
 
-        Only the zip stays, in a fresh folder under ``out_dir`` (the app passes Gradio's cache, which it cleans):
+        Only the zip stays, in a fresh folder under ``out_dir`` (the app passes Gradio's cache; see ``keep_seconds``):
         the samples are written to a scratch folder beside it and removed once zipped.
         """
         import tempfile
@@ -467,7 +473,7 @@ class Studio:
         low, high = (number(p, "The pitch range", 0, 127, integer=True) for p in pitches)
         step = number(step, "The step", 1, 24, integer=True)
         instrument = self.instrument(design, (low, high), step, name or None)
-        folder = _fresh_folder(out_dir)
+        folder = _fresh_folder(out_dir, self.keep_seconds)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
             export(instrument, Path(scratch) / instrument.name, fmt)
             return zip_folder(Path(scratch) / instrument.name, folder / f"{instrument.name}-{fmt}.zip")
@@ -485,7 +491,7 @@ class Studio:
         instrument = song_instrument(design, [notes], self.timbres, self.generators)
         config = RenderConfig()
         audio = render_notes(notes, instrument, config)
-        target = _fresh_folder(out_dir) / f"{Path(path).stem}-{instrument.name}.wav"
+        target = _fresh_folder(out_dir, self.keep_seconds) / f"{Path(path).stem}-{instrument.name}.wav"
         write_audio(target, audio, config.sample_rate)
         picture = spectrogram_image(audio, config.sample_rate, width=600)
         note = (f"{len(notes)} notes played with {instrument.name} ({len(instrument.samples)} samples): "
@@ -501,11 +507,19 @@ class Studio:
 
 
 
-def _fresh_folder(out_dir: str | os.PathLike) -> Path:
-    """A new, empty folder under ``out_dir``: two users' results of the same name never overwrite each other."""
+def _fresh_folder(out_dir: str | os.PathLike, keep_seconds: float) -> Path:
+    """A new, empty folder under ``out_dir`` (two users' results of the same name never overwrite each other),
+    after deleting the folders there made more than ``keep_seconds`` ago."""
+    import shutil
     import tempfile
+    import time
 
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - keep_seconds
+    for old in out_dir.iterdir():
+        if old.is_dir() and old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(dir=out_dir))
 
 

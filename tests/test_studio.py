@@ -1,5 +1,7 @@
 """The app's pure functions (hummingface/studio.py) on tiny untrained models: no browser, no Gradio."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -107,6 +109,19 @@ def test_upsample_writes_44k1_and_pictures(studio, tmp_path, mode):
     assert target.parent.parent == tmp_path
     assert picture.shape[1] > picture.shape[0] and mode in note
     assert fractions and fractions[-1] == pytest.approx(1.0)
+
+
+def test_written_results_are_deleted_after_keep_seconds(studio, tmp_path, monkeypatch):
+    """Gradio cleans only the files it wrote itself; the studio's own results in its cache must go too."""
+    clip = EXAMPLES / "pop-0011-01-8k.flac"
+    first, _, _ = studio.upsample(clip, "sinc", tmp_path)
+    second, _, _ = studio.upsample(clip, "sinc", tmp_path)
+    assert first.is_file() and second.is_file()  # within keep_seconds both stay (two users, two results)
+    monkeypatch.setattr(studio, "keep_seconds", 0.0)
+    old = first.parent.stat().st_mtime - 10
+    os.utime(first.parent, (old, old))
+    third, _, _ = studio.upsample(clip, "sinc", tmp_path)
+    assert not first.parent.exists() and third.is_file()
 
 
 def test_upsample_refuses_garbage(studio, tmp_path):
