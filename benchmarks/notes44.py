@@ -105,14 +105,11 @@ def in_tune(audio: np.ndarray, pitch: int) -> bool:
     return estimate is not None and abs(estimate - pitch) <= 0.5
 
 
-@torch.inference_mode()
-def audio16(spectrogram: NoteSpectrogram, features: torch.Tensor) -> np.ndarray:
-    """Today's 16-kHz path: features ``(n_mels, frames)`` -> phase reconstruction at 16 kHz, peak-limited to
-    0.99, resampled to float32 ``(176400,)`` at 44.1 kHz."""
-    audio = spectrogram.inverse(features, length=NOTE_SAMPLES).float().cpu().numpy()
-    peak = float(np.abs(audio).max())
-    audio = audio * (0.99 / peak) if peak > 0.99 else audio
-    return fit_length(resample(audio, SAMPLE_RATE, RATE), NOTE_SAMPLES * RATE // SAMPLE_RATE)
+def audio16(model: Timbre | NoteGenerator, features: torch.Tensor, pitch) -> np.ndarray:
+    """Today's 16-kHz path: ``model`` (loaded without the vocoder) plays features ``(n_mels, frames)`` or
+    ``(B, n_mels, frames)`` by phase reconstruction, peak-limited to 0.99; resampled to float32 ``(..., 176400)``
+    at 44.1 kHz."""
+    return resample(model.audio(features, pitch), SAMPLE_RATE, RATE)[..., : NOTE_SAMPLES * RATE // SAMPLE_RATE]
 
 
 @torch.inference_mode()
@@ -123,8 +120,8 @@ def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitc
     return {
         "cvae44": vocoder.decode(reconstruction, pitch),
         "vocoder_true_mel": vocoder.decode(features, pitch),
-        "cvae16": audio16(timbre.spectrogram, reconstruction),
-        "true_mel16": audio16(timbre.spectrogram, features),
+        "cvae16": audio16(timbre, reconstruction, pitch),
+        "true_mel16": audio16(timbre, features, pitch),
         "bandlimited8k": fit_length(resample(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, RATE), len(real)),
     }
 
@@ -147,9 +144,9 @@ def cvae44(timbre: Timbre, vocoder: Vocoder, latent: torch.Tensor, pitch: int) -
     return vocoder.decode(timbre.decode_features(latent, pitch), pitch)
 
 
-def cvae16(timbre: Timbre, latent: torch.Tensor, pitch: int) -> torch.Tensor:
+def cvae16(timbre: Timbre, latent: torch.Tensor, pitch: int) -> np.ndarray:
     """The same today: the cvae's features through the 16-kHz phase reconstruction (no resampling)."""
-    return timbre.spectrogram.inverse(timbre.decode_features(latent, pitch), length=NOTE_SAMPLES)
+    return timbre.audio(timbre.decode_features(latent, pitch), pitch)
 
 
 @torch.inference_mode()
@@ -194,10 +191,9 @@ def sample_pitch(vocoder: Vocoder, timbre: Timbre, generator: NoteGenerator, lat
         for k in range(latents):
             cvae = timbre.decode_features(timbre.random_latent(seed * 1000 + pitch * 10 + k), pitch)
             gan = gan_sample(generator, family_for(generator, pitch, rng), pitch, int(rng.integers(1 << 31)))
-            for name, features, spectrogram in (("cvae", cvae, timbre.spectrogram),
-                                                ("gan", gan, generator.spectrogram)):
+            for name, features, model in (("cvae", cvae, timbre), ("gan", gan, generator)):
                 hits[f"{name}44"].append(in_tune(vocoder.decode(features, pitch), pitch))
-                hits[f"{name}16"].append(in_tune(audio16(spectrogram, features), pitch))
+                hits[f"{name}16"].append(in_tune(audio16(model, features, pitch), pitch))
     return {name: {"pass_rate": float(np.mean(h)), "notes": len(h)} for name, h in hits.items()}
 
 
@@ -216,8 +212,7 @@ def path_smoothness(timbre: Timbre, vocoder: Vocoder, notes, pairs: int, seed: i
         latents = timbre.encode_features(batch["features"], batch["pitch"])
         features = timbre.decode_features(interpolate(latents[0], latents[1], np.linspace(0, 1, steps + 1)), pitch)
         wide = torch.from_numpy(vocoder.decode(features, pitch))
-        narrow = timbre.spectrogram.inverse(features, length=NOTE_SAMPLES).numpy()
-        narrow = torch.from_numpy(np.stack([resample(x, SAMPLE_RATE, RATE)[: wide.shape[-1]] for x in narrow]))
+        narrow = torch.from_numpy(audio16(timbre, features, pitch))
         ratios["cvae44"].append(smoothness_ratio(analysis(wide)))
         ratios["cvae16"].append(smoothness_ratio(analysis(narrow)))
     return {name: {"max": float(np.max(v)), "median": float(np.median(v)), "paths": len(v)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hummingface.constants import NOTE_SAMPLES
 from hummingface.dsp import NoteSpectrogram
 from hummingface.hub import WeightsSource
 from hummingface.models.vocoder import Vocoder
@@ -39,9 +40,7 @@ class NoteAudio:
     @property
     def samples(self) -> int:
         """Samples per 4-s note at :attr:`sample_rate`."""
-        if self.vocoder is not None:
-            return self.vocoder.config.samples
-        return 4 * self.spectrogram.config.sample_rate
+        return self.vocoder.config.samples if self.vocoder is not None else NOTE_SAMPLES
 
     @torch.inference_mode()
     def __call__(self, features: torch.Tensor, pitch: torch.Tensor | float | int | None) -> np.ndarray:
