@@ -182,7 +182,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, args, message):
 
 def test_warm_start_copies_matching_weights_and_overlapping_slices(tmp_path):
     from hummingface.models import MODELS
-    from hummingface.train.autoencoder import warm_start
+    from hummingface.train.engine import warm_start
 
     config = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
     torch.manual_seed(0)

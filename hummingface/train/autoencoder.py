@@ -17,16 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from hummingface.constants import TRAIN_PITCHES
 from hummingface.errors import UserError
-from hummingface.hub import WEIGHTS_NAME
 from hummingface.latent import LatentSpace
 from hummingface.models.autoencoder import MODELS, AutoencoderConfig, NoteAutoencoder
 from hummingface.models.timbre import LATENT_FILE
 from hummingface.train.data import FOLDER_VALID_SHARE, NoteFeatures, load_features, load_folder_features
-from hummingface.train.engine import Task, TrainConfig
+from hummingface.train.engine import Task, TrainConfig, warm_start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,41 +133,6 @@ class AutoencoderTask(Task):
             "valid_notes": len(self.valid_set),
             "skipped_files": self.skipped_files,
         }
-
-
-def warm_start(model: NoteAutoencoder, folder: Path) -> tuple[int, int]:
-    """Initialise ``model`` from the weights in ``folder`` (another note autoencoder, e.g. the trained ``cvae``).
-
-    Tensors with the same name and shape are copied. Where only the sizes differ -- the heads, whose inputs
-    or outputs include the ``cvae``'s pitch conditioning or a variational log-variance -- the overlapping
-    leading slice is copied and the rest keeps its fresh initialisation. So an ``ae``, ``vae`` or ``mog-vae``
-    starts with the ``cvae``'s trained convolutions and only has to learn to carry the pitch in its latent,
-    which takes a fraction of the time training from scratch does.
-
-    Returns:
-        (tensors copied whole, tensors copied in part).
-
-    Raises:
-        UserError: ``folder`` holds no weights.
-    """
-    path = folder / WEIGHTS_NAME
-    if not path.is_file():
-        raise UserError(f"--init {folder} holds no {WEIGHTS_NAME} to start from.")
-    source = load_file(str(path))
-    copied = partial = 0
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if name not in source or source[name].dim() != tensor.dim():
-                continue
-            given = source[name].to(tensor.dtype)
-            if given.shape == tensor.shape:
-                tensor.copy_(given)
-                copied += 1
-            else:
-                overlap = tuple(slice(0, min(a, b)) for a, b in zip(tensor.shape, given.shape, strict=True))
-                tensor[overlap] = given[overlap]
-                partial += 1
-    return copied, partial
 
 
 @torch.inference_mode()

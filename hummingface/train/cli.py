@@ -90,6 +90,7 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--width", type=COUNT, help="channels of the control network (default 192)")
             parser.add_argument("--blocks", type=COUNT, help="dilated residual blocks (default 8)")
             parser.add_argument("--valid-notes", type=COUNT, help="validation notes per checkpoint (default 24)")
+            parser.add_argument("--init", help="start from this vocoder checkpoint's weights, e.g. checkpoints/vocoder")
         parser.set_defaults(func=cmd_train)
 
 

@@ -414,3 +414,39 @@ def plot_report(state: TrainState, title: str, baselines: dict[str, float], path
     figure.suptitle(f"{title}: step {state.step}", fontsize=9)
     figure.savefig(path, dpi=90)
     plt.close(figure)
+
+
+def warm_start(model: nn.Module, folder: Path) -> tuple[int, int]:
+    """Initialise ``model`` from the weights in ``folder`` (e.g. the trained ``cvae``, or an older ``vocoder``).
+
+    Tensors with the same name and shape are copied. Where only the sizes differ -- the heads, whose inputs
+    or outputs include the ``cvae``'s pitch conditioning or a variational log-variance -- the overlapping
+    leading slice is copied and the rest keeps its fresh initialisation. So an ``ae``, ``vae`` or ``mog-vae``
+    starts with the ``cvae``'s trained convolutions and only has to learn to carry the pitch in its latent,
+    which takes a fraction of the time training from scratch does. Tensors ``folder`` lacks (a module added
+    since) keep their fresh initialisation.
+
+    Returns:
+        (tensors copied whole, tensors copied in part).
+
+    Raises:
+        UserError: ``folder`` holds no weights.
+    """
+    path = folder / WEIGHTS_NAME
+    if not path.is_file():
+        raise UserError(f"--init {folder} holds no {WEIGHTS_NAME} to start from.")
+    source = load_file(str(path))
+    copied = partial = 0
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name not in source or source[name].dim() != tensor.dim():
+                continue
+            given = source[name].to(tensor.dtype)
+            if given.shape == tensor.shape:
+                tensor.copy_(given)
+                copied += 1
+            else:
+                overlap = tuple(slice(0, min(a, b)) for a, b in zip(tensor.shape, given.shape, strict=True))
+                tensor[overlap] = given[overlap]
+                partial += 1
+    return copied, partial
