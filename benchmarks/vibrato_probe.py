@@ -1,8 +1,9 @@
-"""Do the note models' mel spectrograms hold a note's vibrato? (why the vocoder plays vibrato rather than reads it)
+"""Can the vocoder know a note's vibrato? Do the note models' mels hold it, and can the timbre predict it?
 
     PYTHONPATH=. python -m benchmarks.vibrato_probe [--data data/notes44-fluidr3] [--timbre checkpoints/cvae]
         [--notes 150] [--out docs/benchmarks/vibrato_probe.json]
 
+**Held in the mel?**
 On up to ``--notes`` validation notes of the families that bend their pitch (string, brass, reed, flute, vocal,
 synth lead) that sound from 0.5 to 2.4 s, three pitch curves are compared in the vibrato band (2-10 Hz: a 3-frame
 mean minus a 25-frame mean, at the features' 62.5 frames/s):
@@ -16,6 +17,13 @@ mean minus a 25-frame mean, at the features' 62.5 frames/s):
 On the notes with vibrato (tracked band RMS > 4 cents) it reports the median ratio of each mel curve's band RMS
 to the tracked one's and their median correlation; on steady notes (< 1.5 cents) the mel curves' RMS (the
 probe's own noise).
+
+**Predictable from the timbre?** A small network (one hidden layer of 128) reads each training note's
+time-pooled features (mean and standard deviation of each mel band over 0.3-3.2 s, and the pitch) -- true
+features and the ``--timbre`` model's reconstructions alike -- and learns the note's tracked vibrato band RMS
+(L1, 3 000 Adam steps of 256). On all validation notes (other GM programs) its mean absolute error is set
+beside that of a constant, the training notes' median. The f0 tracks come from the vocoder's training cache
+(``train vocoder`` writes it).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from hummingface.data.datasets import read_note
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import VocoderConfig, slaney_mel
 from hummingface.train.data import load_features
-from hummingface.train.vocoder import track_f0
+from hummingface.train.vocoder import VocoderNotes, VocoderTask, VocoderTrainConfig, track_f0
 
 FAMILIES = ("string", "brass", "reed", "flute", "vocal", "synth_lead")
 STEP_CENTS = 5
@@ -65,6 +73,48 @@ def mel_pitch_shift(features: np.ndarray, pitch: float, n_mels: int, nyquist: fl
 
 def vibrato_band(cents: np.ndarray) -> np.ndarray:
     return (uniform_filter1d(cents, 3) - uniform_filter1d(cents, 25))[SPAN]
+
+
+def pooled(features: np.ndarray, pitch: np.ndarray) -> torch.Tensor:
+    """``(N, n_mels, T)`` features and ``(N,)`` MIDI pitch -> ``(N, 2 n_mels + 1)`` float32: per band mean and
+    standard deviation over 0.3-3.2 s, and the pitch / 100."""
+    span = features[:, :, 20:200].astype(np.float32)
+    return torch.from_numpy(np.concatenate([span.mean(-1), span.std(-1), pitch[:, None] / 100], 1).astype(np.float32))
+
+
+def band_rms(notes: VocoderNotes) -> np.ndarray:
+    """``(N,)`` vibrato band RMS (cents) of each note's tracked f0 over 0.5-2.4 s."""
+    cents = 1200 * np.log2(notes.f0 / librosa.midi_to_hz(notes.pitch)[:, None])
+    return np.array([vibrato_band(curve).std() for curve in cents])
+
+
+def predictability(data: str, timbre: str, seed: int = 0) -> dict:
+    """Mean absolute error (cents) of a small network predicting the vibrato band RMS of validation notes from
+    their pooled true and reconstructed features, beside a constant's (see the module docstring)."""
+    task = VocoderTask(VocoderTrainConfig(data=data, timbre=timbre, valid_notes=10**6), VocoderConfig())
+    task.load_data(progress=False)
+    train, valid = task.train_set, task.valid_set
+    inputs = torch.cat([pooled(train.features, train.pitch), pooled(train.decoded, train.pitch)])
+    target = torch.from_numpy(np.tile(band_rms(train), 2)).float()
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(inputs.shape[1], 128), torch.nn.GELU(), torch.nn.Linear(128, 1))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(3000):
+        batch = torch.randint(len(inputs), (256,))
+        loss = (torch.nn.functional.softplus(net(inputs[batch])[:, 0]) - target[batch]).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    truth = band_rms(valid)
+    constant = float(np.median(target.numpy()))
+    out = {"train_notes": len(train), "valid_notes": len(valid), "constant_cents": constant,
+           "constant_mae": float(np.abs(truth - constant).mean())}
+    with torch.no_grad():
+        for name, source in (("true_mel", valid.features), ("decoded_mel", valid.decoded)):
+            guess = torch.nn.functional.softplus(net(pooled(source, valid.pitch))[:, 0]).numpy()
+            out[f"{name}_mae"] = float(np.abs(truth - guess).mean())
+            out[f"{name}_correlation"] = float(np.corrcoef(truth, guess)[0, 1])
+    return out
 
 
 def main() -> None:
@@ -110,6 +160,7 @@ def main() -> None:
             "correlation": float(np.median([r[f"{name}_correlation"] for r in vibrato])),
             "steady_rms_cents": float(np.median([r[name] for r in steady])),
         }
+    summary["predictability"] = predictability(args.data, args.timbre)
     print(json.dumps(summary, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"summary": summary, "notes": rows}, indent=1) + "\n")

@@ -3,7 +3,6 @@ oscillator's partials, one training step through the engine, strict save/load wi
 the note models playing through it (or at 16 kHz without it)."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from hummingface.models.generator import CDecoder, GeneratorConfig, NoteGenerato
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder, VocoderConfig
 from hummingface.train.engine import train
-from hummingface.train.vocoder import VocoderTask, VocoderTrainConfig, track_f0, track_window, vibrato_of
+from hummingface.train.vocoder import VocoderTask, VocoderTrainConfig, track_f0, track_window
 
 TINY = VocoderConfig(width=8, dilations=(1, 2), pitch_embedding=4, n_envelope=8, n_detail=4, n_noise=8)
 PITCHES = (36, 48, 60, 72)
@@ -78,11 +77,9 @@ def test_readers_keep_or_resample_the_corpus_rate(corpus44):
 def test_shapes_at_any_rate(rate, seconds):
     model = Vocoder(VocoderConfig(**{**TINY.__dict__, "sample_rate": rate, "note_seconds": seconds}))
     features = torch.randn(3, 128, FRAMES) * 0.3
-    audio, deviation, vibrato = model(features, torch.tensor([24, 60, 96]))
+    audio, deviation = model(features, torch.tensor([24, 60, 96]))
     assert audio.shape == (3, round(rate * seconds)) and torch.isfinite(audio).all()
     assert deviation.shape == (3, FRAMES) and deviation.abs().max() <= TINY.max_deviation
-    assert vibrato.shape == (3, 2) and (vibrato[:, 0] < 0.2).all()  # no vibrato before training (cents)
-    assert ((vibrato[:, 1] >= TINY.vibrato_hz[0]) & (vibrato[:, 1] <= TINY.vibrato_hz[1])).all()
     model.eval()
     note = model.decode(features[0], pitch=60)
     assert note.shape == (round(rate * seconds),) and np.abs(note).max() <= 0.99 + 1e-6
@@ -181,39 +178,12 @@ def test_track_f0_is_in_tune_on_low_notes():
         assert abs(np.median(cents) - detune) < 3
 
 
-def test_vibrato_of_finds_a_sine_in_a_drifting_detuned_f0():
-    frames_t = np.arange(FRAMES) / 62.5
-    cents = np.stack([-20 + 5 * frames_t + 12 * np.sin(2 * np.pi * 5.5 * frames_t),  # drift, detune, vibrato
-                      30 + 0.3 * np.random.default_rng(0).standard_normal(FRAMES),  # steady, tracker noise
-                      15 * np.sin(2 * np.pi * 4 * frames_t)])  # vibrato, but mostly silent
-    sounding = np.ones((3, FRAMES), dtype=bool)
-    sounding[2, 60:] = False
-    pitch = np.array([57.0, 60.0, 64.0], dtype=np.float32)
-    f0 = 440.0 * 2 ** ((pitch[:, None] - 69 + cents / 100) / 12)
-    vibrato = vibrato_of(f0, sounding, pitch, 62.5)
-    assert abs(vibrato[0, 0] - 12) < 1 and abs(vibrato[0, 1] - 5.5) < 0.1
-    assert vibrato[1, 0] < 0.3 and vibrato[2, 0] == 0
-
-
-def test_the_predicted_vibrato_is_played():
-    """A vocoder told (by its head's bias) to play +-20 cents at 5 Hz writes a note whose tracked f0 moves so."""
-    model = Vocoder(TINY).eval()
-    with torch.no_grad():  # sigmoid^-1: amplitude 20 of max 50 cents; rate 5 Hz in 2-8 Hz
-        model.vibrato.bias.copy_(torch.tensor([math.log(20 / 30), 0.0]))
-    audio = torch.from_numpy(model.decode(features_of(tone(57, 44100), 44100), pitch=57))
-    f0, sounding = track_f0(audio[None], torch.tensor([57]), 44100, 62.5, FRAMES)
-    vibrato = vibrato_of(f0.numpy(), sounding.numpy(), np.array([57.0], dtype=np.float32), 62.5)[0]
-    assert abs(vibrato[0] - 20) < 3 and abs(vibrato[1] - 5.0) < 0.2
-
-
 def test_one_training_step_then_strict_save_load(corpus44, tiny_cvae, tmp_path):
     config = VocoderTrainConfig(data=str(corpus44), timbre=str(tiny_cvae), max_steps=1, batch_size=2, valid_notes=2)
     out = tmp_path / "vocoder"
     metrics = train(VocoderTask(config, TINY), out, progress=False)
     assert metrics["step"] == 1 and np.isfinite(metrics["train"]["stft"])
-    assert np.isfinite(metrics["train"]["vibrato_cents"])
     assert np.isfinite(metrics["valid"]["lsd_db"]) and np.isfinite(metrics["valid"]["lsd_db_decoded"])
-    assert np.isfinite(metrics["valid"]["vibrato_cents_decoded"])
     saved = json.loads((out / "config.json").read_text())
     assert saved["model_type"] == "vocoder" and saved["sample_rate"] == 44100
     assert saved["spectrogram"]["sample_rate"] == 16000 and saved["spectrogram"]["n_mels"] == 128
@@ -228,21 +198,16 @@ def test_one_training_step_then_strict_save_load(corpus44, tiny_cvae, tmp_path):
     assert resumed["step"] == 2
 
 
-def test_init_starts_from_an_older_vocoder_without_the_vibrato_head(corpus44, tmp_path):
-    from safetensors.torch import load_file, save_file
-
+def test_init_starts_from_the_given_vocoder(corpus44, tmp_path):
     torch.manual_seed(1)
-    older = Vocoder(TINY)
-    older.save_pretrained(tmp_path / "older")
-    weights = {k: v for k, v in load_file(str(tmp_path / "older" / "model.safetensors")).items()
-               if not k.startswith("vibrato.")}
-    save_file(weights, str(tmp_path / "older" / "model.safetensors"))
+    Vocoder(TINY).save_pretrained(tmp_path / "older")
+    given = Vocoder.from_folder(tmp_path / "older").state_dict()
     task = VocoderTask(VocoderTrainConfig(data=str(corpus44), timbre="none", init=str(tmp_path / "older")), TINY)
+    torch.manual_seed(2)
     task.build(None)
+    assert not all(torch.equal(task.model.state_dict()[k], v) for k, v in given.items())  # fresh weights differ
     task.initialise(progress=False)
-    state = task.model.state_dict()
-    assert all(torch.equal(state[k], v) for k, v in weights.items())
-    assert torch.equal(state["vibrato.bias"], torch.full((2,), -6.0))  # the new head starts fresh
+    assert all(torch.equal(task.model.state_dict()[k], v) for k, v in given.items())
 
 
 def test_training_steps_lower_the_loss(corpus44, tmp_path):

@@ -7,8 +7,8 @@ Every note model (ae, vae, mog-vae, cvae, gan, cdecoder) writes the same feature
 partials above ~2.6 kHz), a haze between harmonics. This vocoder replaces that last stage only. It writes the
 waveform with an oscillator that *is told the pitch* (DDSP, Engel et al. 2020,
 https://arxiv.org/abs/2001.04643), so partials sit exactly at multiples of f0 at every pitch, up to 22 kHz,
-and a slow f0 curve can carry vibrato. A small network only has to read, frame by frame, how loud each region
-of the spectrum is -- which the mel bands already say below 8 kHz -- and continue it into the top octave.
+and a slow f0 curve can carry a detune or a scoop. A small network only has to read, frame by frame, how loud
+each region of the spectrum is -- which the mel bands already say below 8 kHz -- and continue it into the top octave.
 Because it sits after the models, every model's latent space, sliders, prior and conditioning keep their
 meaning, and one trained vocoder moves all six to 44.1 kHz.
 
@@ -19,16 +19,13 @@ Signal path for ``(B, 128, 251)`` features + ``(B,)`` pitch -> ``(B, 176400)`` s
    ``n_envelope`` log-spaced bands (20 Hz - 22 kHz) and ``n_detail`` per-harmonic values (a clarinet's
    missing even harmonics) for the harmonics, ``n_noise`` bands for the noise, and an f0 deviation curve in
    semitones (a scoop, a sample's detune; bounded to +-``max_deviation``). Its output layer starts at zero.
-   From the frames' mean it also reads the note's **vibrato**, an amplitude (cents) and a rate (Hz), which the
-   oscillator plays as a sine from the note's start: a string ensemble's or a voice's vibrato is part of its
-   timbre, but a model's mel does not hold the wobble itself (below).
 2. **Harmonics, by wavetable**: harmonic ``k`` gets ``exp`` of the features' own level at ``k * f0`` -- the
    features are natural-log magnitudes, read between the mel band centres on the mel axis, so a resolved low
    partial keeps its band's level -- plus the corrections. Above 6.5 kHz (where the 16-kHz features only hold
    the resampler's anti-aliasing slope) the level continues from the loudest band of 4.3-6.5 kHz, falling
    2 nepers per octave. So an *untrained* vocoder already plays a note's partials at about the right level
    and pitch, and training only learns what the bands cannot say: the split between partials and noise,
-   the top octave, the detail, the vibrato. Partials above 0.95 x Nyquist are left out. One inverse FFT per
+   the top octave, the detail, the detune. Partials above 0.95 x Nyquist are left out. One inverse FFT per
    frame turns the amplitudes into one period of the waveform (``table_size`` samples: MIDI 24 has ~640
    harmonics below 21 kHz); an oscillator phase (the cumulative sum of f0 at audio rate, in float64) reads
    the tables, crossfading between neighbouring frames. Its cost does not grow with the number of harmonics,
@@ -62,13 +59,14 @@ Measurements that chose this (2-core shared CPU machine):
   4.65).
 - **Noise above 6.5 kHz falls steeply.** Continued at the partials' slope, the haze a model's mel holds in its
   top bands played as hiss up to 22 kHz (a cvae keyboard reconstruction).
-- **Vibrato is played, not read** (``python -m benchmarks.vibrato_probe``). On 35 validation notes with
-  vibrato, the pitch movement (2-10 Hz) found in the cvae's reconstructions is 0.04 x the real note's; in the
-  notes' true mel features 0.59 x (correlation 0.60). A global latent does not keep the wobble, so no reading
-  of the features can restore it. And a per-frame deviation trained with an L1 loss against the tracked f0
-  learned none of it even from true features (the first shipped vocoder: median 0.5 against 8.8 cents,
-  correlation 0.08). So the vocoder predicts each note's vibrato amplitude and rate (trained on the tracked
-  f0's best-fitting 2-8 Hz sine, :func:`hummingface.train.vocoder.vibrato_of`) and plays it with its own phase.
+- **No vibrato is invented** (``python -m benchmarks.vibrato_probe``, ``docs/benchmarks/vibrato_probe.json``).
+  On 35 validation notes with vibrato, the pitch movement (2-10 Hz) found in the cvae's reconstructions is
+  0.04 x the real note's, in their true mel features 0.59 x: a global latent does not keep the wobble, so no
+  reading of a model's features can restore it. Nor can it be guessed from the timbre: a small network on
+  each note's time-pooled features predicts the vibrato of the 634 validation notes (other GM programs) from
+  the cvae's reconstructions no better than a constant (mean error 2.97 against 2.90 cents; 2.59 from the
+  true features). So the f0 deviation, taught on the tracked f0, follows a sample's detune but stays steady
+  within a note: notes play without vibrato.
 - **Wavetable vs. exact sines** (1/k harmonics, table 2048; ``tests/test_vocoder.py`` checks it): SNR
   44.5 dB at MIDI 24, 53 dB at MIDI 36, 71 dB at MIDI 60.
 """
@@ -121,9 +119,7 @@ class VocoderConfig:
         n_noise: bands of the filtered noise (the same log-frequency axis).
         table_size: samples in one wavetable period (harmonics up to ``table_size / 2 - 1``).
         noise_fft, noise_hop: STFT of the noise path (samples at ``sample_rate``).
-        max_deviation: largest f0 deviation from the MIDI pitch (a scoop, detune), in semitones.
-        max_vibrato_cents: largest amplitude of the vibrato the vocoder adds, in cents.
-        vibrato_hz: slowest and fastest vibrato rate.
+        max_deviation: largest f0 deviation from the MIDI pitch (vibrato, detune), in semitones.
         min_pitch, max_pitch: MIDI pitches it knows; others are clamped.
         pitch_embedding: size of the learned pitch embedding given to every frame.
         min_hz: bottom of the log-frequency axis.
@@ -141,8 +137,6 @@ class VocoderConfig:
     noise_fft: int = 2048
     noise_hop: int = 512
     max_deviation: float = 1.0
-    max_vibrato_cents: float = 50.0
-    vibrato_hz: tuple[float, float] = (2.0, 8.0)
     min_pitch: int = 21
     max_pitch: int = 108
     pitch_embedding: int = 16
@@ -260,9 +254,6 @@ class Vocoder(Pretrained):
         self.out = nn.Conv1d(config.width, config.n_controls, 1)
         nn.init.zeros_(self.out.weight)  # an untrained vocoder plays the mel-derived envelope as it is
         nn.init.zeros_(self.out.bias)
-        self.vibrato = nn.Linear(config.width, 2)  # the note's vibrato: amplitude and rate, from the pooled frames
-        nn.init.zeros_(self.vibrato.weight)
-        nn.init.constant_(self.vibrato.bias, -6.0)  # ... and none before training (0.1 cents)
 
         self.log = LogCompression()
         nyquist = config.sample_rate / 2
@@ -290,11 +281,8 @@ class Vocoder(Pretrained):
         index = pitch.round().long().clamp(config.min_pitch, config.max_pitch) - config.min_pitch
         embedding = self.embedding(index)[:, :, None].expand(-1, -1, features.shape[-1])
         hidden = self.blocks(self.inp(torch.cat([features, embedding], dim=1)))
-        hidden = F.gelu(hidden)
-        envelope, detail, deviation, noise = self.out(hidden).transpose(1, 2).split(
+        envelope, detail, deviation, noise = self.out(F.gelu(hidden)).transpose(1, 2).split(
             [config.n_envelope, config.n_detail, 1, config.n_noise], -1)
-        amplitude, rate = torch.sigmoid(self.vibrato(hidden.mean(-1))).unbind(-1)
-        slowest, fastest = config.vibrato_hz
         log_mel = (features * self.log.scale + self.log.offset).transpose(1, 2)  # (B, T, n_mels), ln magnitude
         top = log_mel[..., self.top_bands].amax(-1)  # (B, T): where the continuation above TRUSTED_HZ starts
         return {
@@ -303,28 +291,23 @@ class Vocoder(Pretrained):
             "envelope": envelope,
             "detail": detail,
             "deviation": config.max_deviation * torch.tanh(deviation[..., 0]),
-            "vibrato": torch.stack([config.max_vibrato_cents * amplitude, slowest + (fastest - slowest) * rate], -1),
             "noise": self.continued(log_mel @ self.noise_from_mel.T, top[..., None], self.noise_above,
                                     NOISE_TOP_OCTAVE_SLOPE) + NOISE_LEVEL + noise,
         }
 
     def forward(self, features: torch.Tensor, pitch: torch.Tensor, f0: torch.Tensor | None = None, start: int = 0,
-                length: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Features ``(B, n_mels, T)`` + ``(B,)`` MIDI pitch -> audio ``(B, samples)`` (fresh noise when training),
-        the predicted f0 deviation ``(B, T)`` in semitones and vibrato ``(B, 2)`` (amplitude in cents, rate in Hz).
+                length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features ``(B, n_mels, T)`` + ``(B,)`` MIDI pitch -> audio ``(B, samples)`` (fresh noise when training)
+        and the predicted f0 deviation ``(B, T)`` in semitones.
 
-        The oscillator follows the pitch, the deviation and the vibrato (a sine from the note's start). Training
-        passes the note's tracked ``f0`` ``(B, T)`` Hz to drive it instead, and renders only samples
-        ``start .. start + length`` (see :meth:`render`).
+        Training passes the note's tracked ``f0`` ``(B, T)`` Hz to drive the oscillator instead of the
+        prediction, and renders only samples ``start .. start + length`` (see :meth:`render`).
         """
         pitch = torch.as_tensor(pitch, device=features.device).reshape(-1).expand(features.shape[0]).float()
         curves = self.control_curves(features, pitch)
         if f0 is None:
-            seconds = torch.arange(features.shape[-1], device=features.device) / self.config.frame_rate
-            amplitude, rate = curves["vibrato"][:, :, None].unbind(1)
-            vibrato = amplitude / 100 * torch.sin(2 * math.pi * rate * seconds)
-            f0 = midi_to_hz(pitch)[:, None] * 2.0 ** ((curves["deviation"] + vibrato) / 12.0)
-        return self.render(curves, f0, start, length), curves["deviation"], curves["vibrato"]
+            f0 = midi_to_hz(pitch)[:, None] * 2.0 ** (curves["deviation"] / 12.0)
+        return self.render(curves, f0, start, length), curves["deviation"]
 
     def render(self, curves: dict[str, torch.Tensor], f0: torch.Tensor, start: int = 0,
                length: int | None = None) -> torch.Tensor:
@@ -341,7 +324,7 @@ class Vocoder(Pretrained):
         first = max(int(position[0]), 0)
         last = min(int(position[-1]) + 2, f0.shape[1])
         first = min(first, last - 2) if last >= 2 else 0
-        window = {name: curve[:, first:last] for name, curve in curves.items() if name != "vibrato"}  # per frame
+        window = {name: curve[:, first:last] for name, curve in curves.items()}
         harmonic = self.harmonics(f0[:, first:last], window, position - first)
         # The noise STFT's frame j is centred on sample start + j * hop (frames = length // hop + 1).
         noise_seconds = (start + config.noise_hop * torch.arange(length // config.noise_hop + 1, device=f0.device,

@@ -11,9 +11,7 @@ sample, and a one-second excerpt teaches as much as a four-second one), with the
 note's tracked f0 (:func:`track_f0`, cached once) while the network's f0 deviation is taught to match it.
 Losses: a multi-resolution STFT loss (DDSP's multi-scale spectral loss: L1 on linear and on log magnitudes,
 FFT 4096 .. 128 with 50 % overlap) plus ``deviation_weight`` x the L1 distance in semitones between the
-predicted and tracked f0 on sounding frames, plus ``vibrato_weight`` x the L1 distance of the predicted vibrato
-from the note's (:func:`vibrato_of` the tracked f0: amplitude per 10 cents, and rate per 2 Hz where the note
-has at least 3 cents of vibrato). Validation renders whole notes with the *predicted* f0:
+predicted and tracked f0 on sounding frames. Validation renders whole notes with the *predicted* f0:
 ``lsd_db`` (full-band LSD_dB of DESIGN.md, STFT 2048/512 at 44.1 kHz, 80 dB floor) from the true features and
 ``lsd_db_decoded`` from the timbre model's reconstructions.
 """
@@ -51,9 +49,8 @@ class VocoderTrainConfig(TrainConfig):
         decoded_share: probability that a training note's features are the timbre model's reconstruction.
         crop_seconds: length of the excerpt each step renders per note.
         deviation_weight: weight of the f0-deviation loss (per semitone).
-        vibrato_weight: weight of the vibrato loss.
-        init: a vocoder checkpoint folder to start from (:func:`~hummingface.train.engine.warm_start`; modules
-            added since start fresh), or ``None``.
+        init: a vocoder checkpoint folder to start from (:func:`~hummingface.train.engine.warm_start`), e.g. to
+            fine-tune the shipped one; ``None``: random weights.
         min_pitch, max_pitch: MIDI pitches trained on (inclusive).
         valid_notes: validation notes scored at each checkpoint.
         fft_sizes: the STFT loss's resolutions (hop = size / 2).
@@ -66,7 +63,6 @@ class VocoderTrainConfig(TrainConfig):
     decoded_share: float = 0.5
     crop_seconds: float = 1.0
     deviation_weight: float = 1.0
-    vibrato_weight: float = 1.0
     init: str | None = None
     min_pitch: int = TRAIN_PITCHES.start
     max_pitch: int = TRAIN_PITCHES.stop - 1
@@ -163,40 +159,17 @@ def _track(audio: torch.Tensor, pitch: torch.Tensor, sample_rate: int, frame_rat
     return f0, sounding
 
 
-def vibrato_of(f0: np.ndarray, sounding: np.ndarray, pitch: np.ndarray, frame_rate: float,
-               rates: tuple[float, float] = (2.0, 8.0), span: tuple[float, float] = (0.3, 3.5)) -> np.ndarray:
-    """The vibrato of tracked notes: f0 ``(N, T)`` Hz, ``sounding`` ``(N, T)``, MIDI ``pitch`` ``(N,)`` ->
-    ``(N, 2)``: amplitude (cents) and rate (Hz) of the sine, at a rate within ``rates`` (0.05 Hz apart), that
-    best fits the f0 over ``span`` seconds (sounding frames only) once a straight-line trend is removed.
-    Amplitude 0 where fewer than half those frames sound."""
-    seconds = np.arange(f0.shape[1]) / frame_rate
-    window = (seconds >= span[0]) & (seconds <= span[1])
-    cents = 1200 * np.log2(f0[:, window] / midi_to_hz(torch.from_numpy(pitch)).numpy()[:, None])
-    seconds, use = seconds[window], sounding[:, window]
-    grid = np.arange(rates[0], rates[1] + 1e-6, 0.05)
-    sines = np.exp(-2j * np.pi * grid[:, None] * seconds)  # (G, T')
-    out = np.zeros((len(f0), 2), dtype=np.float32)
-    for row, (curve, mask) in enumerate(zip(cents, use, strict=True)):
-        if mask.sum() < len(mask) / 2:
-            continue
-        trend = np.polyval(np.polyfit(seconds[mask], curve[mask], 1), seconds)
-        strength = 2 * np.abs(sines[:, mask] @ (curve - trend)[mask]) / mask.sum()  # (G,) sine amplitudes
-        out[row] = strength.max(), grid[strength.argmax()]
-    return out
-
-
 @dataclasses.dataclass
 class VocoderNotes:
     """A split as the vocoder sees it: ``features`` (true) and ``decoded`` (the timbre model's, or ``None``)
-    ``(N, n_mels, frames)`` float16, ``pitch`` ``(N,)``, tracked ``f0`` and ``sounding`` ``(N, frames)``, the
-    ``vibrato`` ``(N, 2)`` of :func:`vibrato_of`, and where the audio is (``folder/audio/<note_id>.wav``)."""
+    ``(N, n_mels, frames)`` float16, ``pitch`` ``(N,)``, tracked ``f0`` and ``sounding`` ``(N, frames)``, and
+    where the audio is (``folder/audio/<note_id>.wav``)."""
 
     features: np.ndarray
     decoded: np.ndarray | None
     pitch: np.ndarray
     f0: np.ndarray
     sounding: np.ndarray
-    vibrato: np.ndarray
     note_ids: list[str]
     folder: Path
 
@@ -205,8 +178,8 @@ class VocoderNotes:
 
     def subset(self, keep: np.ndarray) -> VocoderNotes:
         return VocoderNotes(self.features[keep], None if self.decoded is None else self.decoded[keep],
-                            self.pitch[keep], self.f0[keep], self.sounding[keep], self.vibrato[keep],
-                            [self.note_ids[i] for i in keep], self.folder)
+                            self.pitch[keep], self.f0[keep], self.sounding[keep], [self.note_ids[i] for i in keep],
+                            self.folder)
 
     def audio(self, index: np.ndarray, sample_rate: int, start: int = 0, length: int | None = None) -> torch.Tensor:
         """``length`` samples from ``start`` of the notes at ``index``, ``(B, length)`` float32 at ``sample_rate``."""
@@ -275,9 +248,8 @@ class VocoderTask(Task):
             decoded = _cache(cache / f"{split}-decoded-{key}.npy", lambda bar: reconstruct(timbre, notes, bar),
                              progress)
         features = notes.features[notes.rows]
-        pitch, sounding = notes.pitch.astype(np.float32), f0[1].astype(bool)
-        return VocoderNotes(features, decoded, pitch, f0[0], sounding,
-                            vibrato_of(f0[0], sounding, pitch, model_config.frame_rate), notes.note_ids, folder)
+        return VocoderNotes(features, decoded, notes.pitch.astype(np.float32), f0[0], f0[1].astype(bool),
+                            notes.note_ids, folder)
 
     def _track(self, notes: NoteFeatures, folder: Path, progress: bool, batch_size: int = 16) -> np.ndarray:
         """``(2, N, frames)``: tracked f0 (Hz) and whether each frame sounds, of every note of ``notes``."""
@@ -328,36 +300,30 @@ class VocoderTask(Task):
         f0 = torch.from_numpy(notes.f0[index]).to(self.device)
         sounding = torch.from_numpy(notes.sounding[index]).to(self.device)
         with self.autocast():
-            audio, predicted, vibrato = self.trained(features, pitch, f0=f0, start=start, length=length)
+            audio, predicted = self.trained(features, pitch, f0=f0, start=start, length=length)
         stft = self.loss(audio.float(), target)
         tracked = 12 * torch.log2(f0 / midi_to_hz(pitch)[:, None])
         deviation = ((predicted.float() - tracked).abs() * sounding).sum() / sounding.sum().clamp_min(1)
-        true_vibrato = torch.from_numpy(notes.vibrato[index]).to(self.device)
-        error = (vibrato.float() - true_vibrato).abs()
-        vibrato_loss = (error[:, 0] / 10 + (true_vibrato[:, 0] >= 3) * error[:, 1] / 2).mean()
-        self.update(stft + config.deviation_weight * deviation + config.vibrato_weight * vibrato_loss,
-                    self.optimizers["optimizer"])
-        return {"stft": stft.item(), "deviation_st": deviation.item(), "vibrato_cents": error[:, 0].mean().item()}
+        self.update(stft + config.deviation_weight * deviation, self.optimizers["optimizer"])
+        return {"stft": stft.item(), "deviation_st": deviation.item()}
 
     @torch.inference_mode()
     def evaluate(self, batch_size: int = 8) -> dict[str, float]:
-        """Full-band ``lsd_db`` (2048/512, 80 dB floor) of whole validation notes vocoded with the predicted f0, and
-        the predicted vibrato amplitude's mean error in cents (``vibrato_cents``), from their true features and
-        (``*_decoded``) from the timbre model's reconstructions."""
+        """Full-band ``lsd_db`` (2048/512, 80 dB floor) of whole validation notes vocoded with the predicted f0, from
+        their true features and (``lsd_db_decoded``) from the timbre model's reconstructions."""
         notes, rate = self.valid_set, self.model.config.sample_rate
-        sources = {"": notes.features} if notes.decoded is None else {"": notes.features, "_decoded": notes.decoded}
-        sums = {f"{figure}{suffix}": 0.0 for suffix in sources for figure in ("lsd_db", "vibrato_cents")}
+        sums = {"lsd_db": 0.0, "lsd_db_decoded": 0.0}
         for start in range(0, len(notes), batch_size):
             index = np.arange(start, min(start + batch_size, len(notes)))
             target = notes.audio(index, rate).to(self.device)
             pitch = torch.from_numpy(notes.pitch[index]).to(self.device)
-            for suffix, source in sources.items():
+            sources = {"lsd_db": notes.features}
+            if notes.decoded is not None:
+                sources["lsd_db_decoded"] = notes.decoded
+            for name, source in sources.items():
                 features = torch.from_numpy(source[index].astype(np.float32)).to(self.device)
-                audio, _, vibrato = self.model(features, pitch)
-                sums[f"lsd_db{suffix}"] += float(lsd_db(target, audio, n_fft=2048, hop_length=512).sum())
-                amplitude = torch.from_numpy(notes.vibrato[index, 0])
-                sums[f"vibrato_cents{suffix}"] += float((vibrato[:, 0].cpu() - amplitude).abs().sum())
-        return {name: total / len(notes) for name, total in sums.items()}
+                sums[name] += float(lsd_db(target, self.model(features, pitch)[0], n_fft=2048, hop_length=512).sum())
+        return {name: sums[name] / len(notes) for name in sources}
 
     def save(self, folder: Path) -> dict:
         return {"timbre": self.config.timbre, "train_notes": len(self.train_set), "valid_notes": len(self.valid_set)}
