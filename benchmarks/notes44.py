@@ -382,7 +382,7 @@ def cvae_section(args, timbre: Timbre, generator: NoteGenerator, vocoder: Vocode
 def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np.ndarray, dict]], score) -> dict:
     """A timbre model's reconstructions of the scored notes through the vocoder (``<model>44``) and through
     today's 16-kHz path (``<model>16``), with the share of notes it plays at their own pitch (``held_pitch_rate``:
-    1 for the cvae, which is given it)."""
+    1 for the cvae, which is given it) and each system's pitch pass rate on those notes."""
     systems = (f"{timbre.name}44", f"{timbre.name}16")
     per_note = []
     for i, (real, note) in enumerate(reals):
@@ -394,8 +394,11 @@ def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np
         print(f"{timbre.name} {row['note']} (plays {played}): "
               + ", ".join(f"{n} {row[n]['lsd_db']:.2f} dB/{row[n]['visqol'] or float('nan'):.2f}" for n in systems),
               flush=True)
-    out: dict = {"held_pitch_rate": float(np.mean([r["played_pitch"] == r["pitch"] for r in per_note])),
-                 "systems": {}, "per_family": {}}
+    held = [r for r in per_note if r["played_pitch"] == r["pitch"]]
+    out: dict = {"held_pitch_rate": len(held) / len(per_note), "systems": {}, "per_family": {},
+                 # the pitch pass rate where the latent holds the note's pitch: the output stage's own share
+                 "pitch_pass_rate_held_right": {name: float(np.mean([r[name]["pitch_ok"] for r in held])) if held
+                                                else None for name in systems}}
     for name in systems:
         out["systems"][name], out["per_family"][name] = system_figures(per_note, name)
     out["notes"] = per_note
