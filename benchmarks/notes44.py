@@ -3,7 +3,8 @@
     PYTHONPATH=. python benchmarks/notes44.py [--vocoder checkpoints/vocoder] [--timbre checkpoints/cvae]
         [--generator checkpoints/gan] [--data data/notes44-fluidr3] [--notes 40] [--pitch-latents 1]
         [--pitch-step 4] [--pairs 10] [--threads 2] [--out docs/benchmarks/notes44.json]
-        [--png docs/notes44-grid.png]
+        [--png docs/notes44-grid.png] [--sections cvae,models] [--models ae,vae,mog-vae,cdecoder]
+        [--checkpoints checkpoints]
 
 On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs never trained on; seeded), each
 system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
@@ -27,6 +28,15 @@ paths in the 44.1-kHz audio (largest over mean step of its log-mel, both paths);
 CPU milliseconds.
 Writes the JSON and a spectrogram grid: one row per family in the sample, real | cvae44 | cvae16 | a gan sample
 of that family through the vocoder, dB up to 22 kHz.
+
+``--sections models`` (alone, or beside ``cvae``) measures the other note models through the same vocoder, under
+``"models"`` in the JSON (no grid): each timbre model of ``--models`` (``ae``, ``vae``, ``mog-vae``, also
+``cvae``) reconstructs the same test notes -- the posterior mean, decoded as the app plays it: the
+unconditional models decode under their tempered pitch read-out and the vocoder plays the pitch their latent
+holds (:meth:`Timbre.held_pitch`) -- scored like ``cvae44``/``cvae16`` above as ``<model>44`` and ``<model>16``,
+with the share of notes whose latent holds the right pitch. Each generator (``gan``, ``cdecoder``; no encoder)
+is scored by the pitch of its notes at MIDI 36-84 as for the gan above (a random family trained at that pitch,
+random seed), through the vocoder and through the 16-kHz path.
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ from hummingface.data.gm import FAMILIES
 from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
 from hummingface.latent import interpolate, smoothness_ratio
 from hummingface.metrics import lsd_db
+from hummingface.models.autoencoder import MODELS as TIMBRE_MODELS
+from hummingface.models.generator import MODELS as GENERATOR_MODELS
 from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder
@@ -61,6 +73,7 @@ MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
+SECTIONS = ("cvae", "models")
 
 
 def visqol_scorer():
@@ -113,16 +126,39 @@ def audio16(model: Timbre | NoteGenerator, features: torch.Tensor, pitch) -> np.
 
 
 @torch.inference_mode()
+def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int) -> tuple[torch.Tensor, int]:
+    """A timbre model's reconstruction ``(n_mels, frames)`` of a note's features ``(n_mels, frames)`` of MIDI
+    ``pitch``, and the pitch it plays: the posterior mean decoded at ``pitch`` (the cvae), or -- as the app
+    plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds."""
+    given = pitch if timbre.conditional else None
+    latent = timbre.encode_features(features[None], given)
+    played = pitch if timbre.conditional else int(timbre.held_pitch(latent[0]))
+    return timbre.decode_features(latent, given)[0], played
+
+
+@torch.inference_mode()
 def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitch: int,
                   real: np.ndarray) -> dict[str, np.ndarray]:
     """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz."""
-    reconstruction = timbre.decode_features(timbre.encode_features(features[None], pitch), pitch)[0]
+    reconstruction, _ = reconstruct(timbre, features, pitch)
     return {
         "cvae44": vocoder.decode(reconstruction, pitch),
         "vocoder_true_mel": vocoder.decode(features, pitch),
         "cvae16": audio16(timbre, reconstruction, pitch),
         "true_mel16": audio16(timbre, features, pitch),
         "bandlimited8k": fit_length(resample(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, RATE), len(real)),
+    }
+
+
+def note_scores(real: np.ndarray, estimate: np.ndarray, pitch: int, score) -> dict:
+    """One system's note ``(176400,)`` against the real one: full-band LSD_dB, ViSQOL (``None`` when ``score`` is),
+    whether it plays MIDI ``pitch`` and its f0 modulation depth in cents."""
+    f0, depth = pitch_and_depth(estimate)
+    return {
+        "lsd_db": float(lsd_db(torch.from_numpy(real), torch.from_numpy(estimate), 2048, 512)),
+        "visqol": score(real, estimate) if score else None,
+        "pitch_ok": f0 is not None and abs(f0 - pitch) <= 0.5,
+        "depth_cents": depth,
     }
 
 
@@ -181,20 +217,41 @@ def family_for(generator: NoteGenerator, pitch: int, rng: np.random.Generator) -
 
 
 @torch.inference_mode()
+def generator_pitch(vocoder: Vocoder, generator: NoteGenerator, latents: int, step: int, seed: int) -> list[dict]:
+    """``latents`` notes of ``generator`` per pitch of MIDI 36-84 (every ``step``-th; a random family trained at
+    that pitch, random seed): ``{"pitch", "family", "seed", "in_tune44", "in_tune16"}`` each, whether it plays
+    its pitch through the vocoder and through today's 16-kHz path."""
+    rng = np.random.default_rng([seed, 2])
+    rows = []
+    for pitch in SAMPLE_PITCHES[::step]:
+        for _ in range(latents):
+            family = family_for(generator, pitch, rng)
+            note_seed = int(rng.integers(1 << 31))
+            features = gan_sample(generator, family, pitch, note_seed)
+            rows.append({"pitch": pitch, "family": family, "seed": note_seed,
+                         "in_tune44": in_tune(vocoder.decode(features, pitch), pitch),
+                         "in_tune16": in_tune(audio16(generator, features, pitch), pitch)})
+    return rows
+
+
+def pass_rate(hits: list[bool]) -> dict:
+    return {"pass_rate": float(np.mean(hits)), "notes": len(hits)}
+
+
+@torch.inference_mode()
 def sample_pitch(vocoder: Vocoder, timbre: Timbre, generator: NoteGenerator, latents: int, step: int,
                  seed: int) -> dict[str, dict]:
     """Pitch pass rates of random cvae latents and gan samples at MIDI 36-84 (every ``step``-th), each through
     the vocoder (``*44``) and through today's 16-kHz path (``*16``)."""
-    hits: dict[str, list[bool]] = {name: [] for name in ("cvae44", "cvae16", "gan44", "gan16")}
-    rng = np.random.default_rng([seed, 2])
+    hits: dict[str, list[bool]] = {"cvae44": [], "cvae16": []}
     for pitch in SAMPLE_PITCHES[::step]:
         for k in range(latents):
             cvae = timbre.decode_features(timbre.random_latent(seed * 1000 + pitch * 10 + k), pitch)
-            gan = gan_sample(generator, family_for(generator, pitch, rng), pitch, int(rng.integers(1 << 31)))
-            for name, features, model in (("cvae", cvae, timbre), ("gan", gan, generator)):
-                hits[f"{name}44"].append(in_tune(vocoder.decode(features, pitch), pitch))
-                hits[f"{name}16"].append(in_tune(audio16(model, features, pitch), pitch))
-    return {name: {"pass_rate": float(np.mean(h)), "notes": len(h)} for name, h in hits.items()}
+            hits["cvae44"].append(in_tune(vocoder.decode(cvae, pitch), pitch))
+            hits["cvae16"].append(in_tune(audio16(timbre, cvae, pitch), pitch))
+    gan = generator_pitch(vocoder, generator, latents, step, seed)
+    hits |= {f"gan{rate}": [row[f"in_tune{rate}"] for row in gan] for rate in (44, 16)}
+    return {name: pass_rate(h) for name, h in hits.items()}
 
 
 @torch.inference_mode()
@@ -254,6 +311,121 @@ def summarise(values: list[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
+def system_figures(per_note: list[dict], name: str) -> tuple[dict, dict]:
+    """System ``name``'s figures over the scored notes (rows holding its :func:`note_scores`): overall (ViSQOL,
+    LSD_dB, pitch pass rate, vibrato depth) and per family (notes, ViSQOL, LSD_dB)."""
+    vibrato = [(r[name]["depth_cents"], r["real_depth_cents"]) for r in per_note
+               if r["family"] in VIBRATO_FAMILIES and (r["real_depth_cents"] or 0) >= MIN_VIBRATO_CENTS]
+    ratios = [depth / real for depth, real in vibrato if depth is not None]
+    overall = {
+        "visqol": summarise([r[name]["visqol"] for r in per_note]),
+        "lsd_db": summarise([r[name]["lsd_db"] for r in per_note]),
+        "pitch_pass_rate": float(np.mean([r[name]["pitch_ok"] for r in per_note])),
+        "vibrato_notes": len(vibrato),
+        "vibrato_depth_ratio_median": float(np.median(ratios)) if ratios else None,
+        "vibrato_within_30pct": float(np.mean([abs(r - 1) <= 0.3 for r in ratios])) if ratios else None,
+    }
+    per_family = {
+        family: {"notes": len(rows), "visqol": summarise([r[name]["visqol"] for r in rows]),
+                 "lsd_db": summarise([r[name]["lsd_db"] for r in rows])}
+        for family in FAMILIES if (rows := [r for r in per_note if r["family"] == family])
+    }
+    return overall, per_family
+
+
+def real_notes(data: Path, notes) -> list[tuple[np.ndarray, dict]]:
+    """Each scored note's true 44.1-kHz audio ``(176400,)`` with its row: note id, family, MIDI pitch, and the
+    real note's own pitch check and f0 modulation depth (cents)."""
+    out = []
+    for i, note_id in enumerate(notes.note_ids):
+        real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
+        pitch, family = int(notes.pitch[i]), FAMILIES[int(notes.family[i])]
+        real_pitch, real_depth = pitch_and_depth(real)
+        out.append((real, {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
+                           "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}))
+    return out
+
+
+def cvae_section(args, timbre: Timbre, generator: NoteGenerator, vocoder: Vocoder, notes, score) -> dict:
+    """The cvae and gan against the 16-kHz path and the ceilings (module docstring); writes the grid ``args.png``."""
+    per_note, grid = [], {}
+    for i, (real, note) in enumerate(real_notes(Path(args.data), notes)):
+        pitch, family = note["pitch"], note["family"]
+        audio = systems_audio(timbre, vocoder, notes.batch(np.array([i]))["features"][0], pitch, real)
+        row = {**note, **{name: note_scores(real, estimate, pitch, score) for name, estimate in audio.items()}}
+        per_note.append(row)
+        if family not in grid:
+            pitches = generator.family_pitches(family)
+            gan_pitch = min(max(pitch, pitches.start), pitches.stop - 1)
+            gan = vocoder.decode(gan_sample(generator, family, gan_pitch, args.seed), gan_pitch)
+            grid[family] = (f"{family} {pitch}", {"real": real, **audio, "gan44": gan})
+        print(f"{row['note']}: " + ", ".join(f"{n} {row[n]['lsd_db']:.2f} dB/{row[n]['visqol'] or float('nan'):.2f}"
+                                             for n in SYSTEMS), flush=True)
+
+    results: dict = {"test_notes": len(per_note), "systems": {}, "per_family": {}}
+    for name in SYSTEMS:
+        results["systems"][name], results["per_family"][name] = system_figures(per_note, name)
+    results["real_pitch_pass_rate"] = float(np.mean([r["real_pitch_ok"] for r in per_note]))
+    results["sample_pitch"] = sample_pitch(vocoder, timbre, generator, args.pitch_latents, args.pitch_step,
+                                           args.seed)
+    results["smoothness"] = path_smoothness(timbre, vocoder, notes, args.pairs, args.seed)
+    for name, figures in results["systems"].items():
+        print(f"{name:16s} {json.dumps(figures)}")
+    print("sample pitch", json.dumps(results["sample_pitch"]), "smoothness", json.dumps(results["smoothness"]))
+    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
+    spectrogram_grid([grid[f] for f in FAMILIES if f in grid], Path(args.png))
+    results["notes"] = per_note
+    return results
+
+
+@torch.inference_mode()
+def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np.ndarray, dict]], score) -> dict:
+    """A timbre model's reconstructions of the scored notes through the vocoder (``<model>44``) and through
+    today's 16-kHz path (``<model>16``), with the share of notes it plays at their own pitch (``held_pitch_rate``:
+    1 for the cvae, which is given it) and each system's pitch pass rate on those notes."""
+    systems = (f"{timbre.name}44", f"{timbre.name}16")
+    per_note = []
+    for i, (real, note) in enumerate(reals):
+        features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"])
+        audio = {systems[0]: vocoder.decode(features, played), systems[1]: audio16(timbre, features, played)}
+        row = {**note, "played_pitch": played}
+        row |= {name: note_scores(real, estimate, note["pitch"], score) for name, estimate in audio.items()}
+        per_note.append(row)
+        print(f"{timbre.name} {row['note']} (plays {played}): "
+              + ", ".join(f"{n} {row[n]['lsd_db']:.2f} dB/{row[n]['visqol'] or float('nan'):.2f}" for n in systems),
+              flush=True)
+    held = [r for r in per_note if r["played_pitch"] == r["pitch"]]
+    out: dict = {"held_pitch_rate": len(held) / len(per_note), "systems": {}, "per_family": {},
+                 # the pitch pass rate where the latent holds the note's pitch: the output stage's own share
+                 "pitch_pass_rate_held_right": {name: float(np.mean([r[name]["pitch_ok"] for r in held])) if held
+                                                else None for name in systems}}
+    for name in systems:
+        out["systems"][name], out["per_family"][name] = system_figures(per_note, name)
+    out["notes"] = per_note
+    return out
+
+
+def models_section(args, vocoder: Vocoder, notes) -> dict:
+    """Every model of ``args.models`` through the vocoder beside the 16-kHz path (module docstring)."""
+    reals = real_notes(Path(args.data), notes)
+    score = None if args.no_visqol else visqol_scorer()
+    out: dict = {"test_notes": len(reals), "real_pitch_pass_rate": float(np.mean([n["real_pitch_ok"]
+                                                                                  for _, n in reals]))}
+    for name in args.models:
+        folder = Path(args.checkpoints) / name
+        if name in GENERATOR_MODELS:
+            rows = generator_pitch(vocoder, NoteGenerator.from_folder(folder, device="cpu"), args.pitch_latents,
+                                   args.pitch_step, args.seed)
+            out[name] = {"sample_pitch": {f"{name}{rate}": pass_rate([r[f"in_tune{rate}"] for r in rows])
+                                          for rate in (44, 16)}, "samples": rows}
+            print(name, json.dumps(out[name]["sample_pitch"]), flush=True)
+        else:
+            out[name] = timbre_figures(Timbre.from_folder(folder, device="cpu"), vocoder, notes, reals, score)
+            print(name, f"held pitch {out[name]['held_pitch_rate']:.3f}", json.dumps(out[name]["systems"]),
+                  flush=True)
+    return out
+
+
 def vocoder_info(folder: Path, vocoder: Vocoder) -> dict:
     """Where the vocoder came from: its folder, size and, when it has a ``metrics.json``, its training step."""
     info: dict = {"folder": str(folder), "parameters": sum(p.numel() for p in vocoder.parameters())}
@@ -262,6 +434,17 @@ def vocoder_info(folder: Path, vocoder: Vocoder) -> dict:
         trained = json.loads(metrics.read_text())
         info.update(step=trained.get("step"), train_minutes=trained.get("train_minutes"), valid=trained.get("valid"))
     return info
+
+
+def names(allowed: tuple[str, ...]):
+    """An argparse type: a comma-separated list of names from ``allowed``."""
+    def parse(text: str) -> list[str]:
+        chosen = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in chosen if name not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(allowed)}")
+        return chosen
+    return parse
 
 
 def main() -> None:
@@ -279,79 +462,33 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/benchmarks/notes44.json")
     parser.add_argument("--png", default="docs/notes44-grid.png")
+    parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
+                        help="cvae (the cvae and gan in full), models (the --models), or both: cvae,models")
+    parser.add_argument("--models", type=names((*TIMBRE_MODELS, *GENERATOR_MODELS)),
+                        default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
+    parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    timbre = Timbre.from_folder(args.timbre, device="cpu")
-    generator = NoteGenerator.from_folder(args.generator, device="cpu")
     vocoder = Vocoder.from_folder(args.vocoder, device="cpu").eval()
-    # Timed first: after pyin and ViSQOL have run, their worker threads inflated the same decode many-fold here.
-    speed = {"threads": args.threads, **decode_ms(vocoder, timbre)}
-    data = Path(args.data)
-    notes = load_features(data, "test", timbre.model.config.spectrogram, range(24, 97), progress=False)
+    notes = load_features(Path(args.data), "test", vocoder.config.spectrogram, range(24, 97), progress=False)
     notes = notes.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(notes))[: args.notes]))
-    score = None if args.no_visqol else visqol_scorer()
-
-    per_note, grid = [], {}
-    for i, note_id in enumerate(notes.note_ids):
-        real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
-        batch = notes.batch(np.array([i]))
-        pitch, family = int(batch["pitch"][0]), FAMILIES[int(batch["family"][0])]
-        audio = systems_audio(timbre, vocoder, batch["features"][0], pitch, real)
-        real_pitch, real_depth = pitch_and_depth(real)
-        row = {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
-               "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}
-        for name, estimate in audio.items():
-            f0, depth = pitch_and_depth(estimate)
-            row[name] = {
-                "lsd_db": float(lsd_db(torch.from_numpy(real), torch.from_numpy(estimate), 2048, 512)),
-                "visqol": score(real, estimate) if score else None,
-                "pitch_ok": f0 is not None and abs(f0 - pitch) <= 0.5,
-                "depth_cents": depth,
-            }
-        per_note.append(row)
-        if family not in grid:
-            pitches = generator.family_pitches(family)
-            gan_pitch = min(max(pitch, pitches.start), pitches.stop - 1)
-            gan = vocoder.decode(gan_sample(generator, family, gan_pitch, args.seed), gan_pitch)
-            grid[family] = (f"{family} {pitch}", {"real": real, **audio, "gan44": gan})
-        print(f"{note_id}: " + ", ".join(f"{n} {row[n]['lsd_db']:.2f} dB/{row[n]['visqol'] or float('nan'):.2f}"
-                                         for n in SYSTEMS), flush=True)
-
-    results: dict = {"test_notes": len(per_note), "systems": {}, "per_family": {}}
-    for name in SYSTEMS:
-        vibrato = [(r[name]["depth_cents"], r["real_depth_cents"]) for r in per_note
-                   if r["family"] in VIBRATO_FAMILIES and (r["real_depth_cents"] or 0) >= MIN_VIBRATO_CENTS]
-        ratios = [depth / real for depth, real in vibrato if depth is not None]
-        results["systems"][name] = {
-            "visqol": summarise([r[name]["visqol"] for r in per_note]),
-            "lsd_db": summarise([r[name]["lsd_db"] for r in per_note]),
-            "pitch_pass_rate": float(np.mean([r[name]["pitch_ok"] for r in per_note])),
-            "vibrato_notes": len(vibrato),
-            "vibrato_depth_ratio_median": float(np.median(ratios)) if ratios else None,
-            "vibrato_within_30pct": float(np.mean([abs(r - 1) <= 0.3 for r in ratios])) if ratios else None,
-        }
-        results["per_family"][name] = {
-            family: {"notes": len(rows), "visqol": summarise([r[name]["visqol"] for r in rows]),
-                     "lsd_db": summarise([r[name]["lsd_db"] for r in rows])}
-            for family in FAMILIES if (rows := [r for r in per_note if r["family"] == family])
-        }
-    results["real_pitch_pass_rate"] = float(np.mean([r["real_pitch_ok"] for r in per_note]))
-    results["sample_pitch"] = sample_pitch(vocoder, timbre, generator, args.pitch_latents, args.pitch_step,
-                                           args.seed)
-    results["smoothness"] = path_smoothness(timbre, vocoder, notes, args.pairs, args.seed)
-    results["decode_speed"] = speed
+    results: dict = {}
+    if "cvae" in args.sections:
+        timbre = Timbre.from_folder(args.timbre, device="cpu")
+        generator = NoteGenerator.from_folder(args.generator, device="cpu")
+        # Timed first: after pyin and ViSQOL have run, their worker threads inflated the same decode many-fold here.
+        speed = {"threads": args.threads, **decode_ms(vocoder, timbre)}
+        print("speed", json.dumps(speed))
+        results = cvae_section(args, timbre, generator, vocoder, notes, None if args.no_visqol else visqol_scorer())
+        results["decode_speed"] = speed
+        print(f"wrote {args.png}")
+    if "models" in args.sections:
+        results["models"] = models_section(args, vocoder, notes)
     results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)
-    results["notes"] = per_note
-    for name, figures in results["systems"].items():
-        print(f"{name:16s} {json.dumps(figures)}")
-    print("sample pitch", json.dumps(results["sample_pitch"]), "smoothness", json.dumps(results["smoothness"]),
-          "speed", json.dumps(results["decode_speed"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-    spectrogram_grid([grid[f] for f in FAMILIES if f in grid], Path(args.png))
-    print(f"wrote {args.out} and {args.png}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
