@@ -3,6 +3,7 @@ oscillator's partials, one training step through the engine, strict save/load wi
 the note models playing through it (or at 16 kHz without it)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -295,3 +296,18 @@ def test_data_notes_renders_at_the_requested_rate(tmp_path, capsys):
     assert again.shape == (176400,) and np.abs(again - written).max() < 2e-4  # 16-bit rounding only
     code = main(["data", "notes", "--soundfont", str(FLUIDR3_GM), "--out", str(out), "--sample-rate", "1000"])
     assert code == 2 and "8000-96000" in capsys.readouterr().err
+
+
+def test_two_ranks_train_it_together(corpus44, tmp_path):
+    """Under torchrun (2 CPU processes, gloo) both ranks take the same steps and one checkpoint is written."""
+    from test_distributed import DRIVER, torchrun
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    out = tmp_path / "two"
+    output = torchrun(str(driver), "0", "train", "vocoder", "--data", str(corpus44), "--out", str(out), "--timbre",
+                      "none", "--width", "8", "--blocks", "2", "--batch-size", "2", "--valid-notes", "2",
+                      "--crop-seconds", "0.5", "--max-steps", "2")
+    assert dict(re.findall(r"rank (\d+) stopped at step (\d+)", output)) == {"0": "2", "1": "2"}
+    assert json.loads((out / "metrics.json").read_text())["processes"] == 2
+    assert Vocoder.from_folder(out).config.width == 8
