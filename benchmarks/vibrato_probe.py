@@ -11,7 +11,8 @@ mean minus a 25-frame mean, at the features' 62.5 frames/s):
 - ``tracked``: the 44.1-kHz note's f0 (:func:`~hummingface.train.vocoder.track_f0`, what the vocoder trains on);
 - ``true_mel``: how far each frame of the note's own 16-kHz mel features is shifted in pitch from the note's
   median frame -- the cross-correlation peak (5-cent steps, parabola-refined) of the two frames' magnitudes on a
-  log-frequency axis from 1.5 x f0 to 6.5 kHz, where a pitch change is a pure shift;
+  log-frequency axis from 1.5 x f0 to 6.5 kHz (read off the mel axis as the vocoder reads its partials), where a
+  pitch change is a pure shift;
 - ``decoded_mel``: the same of the ``--timbre`` model's reconstruction (posterior mean at the note's pitch).
 
 On the notes with vibrato (tracked band RMS > 4 cents) it reports the median ratio of each mel curve's band RMS
@@ -39,7 +40,7 @@ from scipy.ndimage import uniform_filter1d
 
 from hummingface.data.datasets import read_note
 from hummingface.models.timbre import Timbre
-from hummingface.models.vocoder import VocoderConfig, slaney_mel
+from hummingface.models.vocoder import TRUSTED_HZ, Vocoder, VocoderConfig
 from hummingface.train.data import load_features
 from hummingface.train.vocoder import VocoderNotes, VocoderTask, VocoderTrainConfig, track_f0
 
@@ -49,17 +50,15 @@ MAX_SHIFT = 12  # steps: +-60 cents
 SPAN = slice(31, 150)  # frames 0.5-2.4 s
 
 
-def mel_pitch_shift(features: np.ndarray, pitch: float, n_mels: int, nyquist: float) -> np.ndarray:
+def mel_pitch_shift(vocoder: Vocoder, features: torch.Tensor, pitch: float) -> np.ndarray:
     """Features ``(n_mels, T)`` (normalised log-mel) -> ``(T,)`` each frame's pitch shift in cents from the median
-    frame (see the module docstring)."""
-    magnitude = np.exp(features * 8.5 - 3.0).T  # (T, n_mels); LogCompression's defaults
+    frame (see the module docstring); the features are read on the log-frequency grid as the vocoder reads its
+    partials (:meth:`Vocoder.read_mel`)."""
     lowest = max(1.5 * librosa.midi_to_hz(pitch), 120.0)
-    grid = lowest * 2 ** (np.arange(0, 1200 * np.log2(6500 / lowest), STEP_CENTS) / 1200)
-    spacing = float(slaney_mel(torch.tensor(nyquist))) / (n_mels + 1)
-    index = (slaney_mel(torch.from_numpy(grid)).numpy() / spacing - 1).clip(0, n_mels - 1)
-    low = np.floor(index).astype(int).clip(0, n_mels - 2)
-    frac = index - low
-    curve = magnitude[:, low] * (1 - frac) + magnitude[:, low + 1] * frac  # (T, G) on the log-frequency grid
+    grid = lowest * 2 ** (np.arange(0, 1200 * np.log2(TRUSTED_HZ / lowest), STEP_CENTS) / 1200)
+    log_mel = (features * vocoder.log.scale + vocoder.log.offset).T[None]  # (1, T, n_mels), ln magnitude
+    hz = torch.from_numpy(grid).float().expand(*log_mel.shape[:2], -1)
+    curve = vocoder.read_mel(log_mel, log_mel[..., -1], hz)[0].exp().numpy()  # (T, G): below TRUSTED_HZ, no top
     curve = curve - curve.mean(1, keepdims=True)
     reference = np.median(curve, 0)[MAX_SHIFT: len(grid) - MAX_SHIFT]
     scores = np.stack([curve[:, MAX_SHIFT + s: len(grid) - MAX_SHIFT + s] @ reference
@@ -125,9 +124,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks/vibrato_probe.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = VocoderConfig()
-    spectrogram = config.spectrogram
-    notes = load_features(args.data, "valid", spectrogram, range(24, 97), progress=False)
+    vocoder = Vocoder(VocoderConfig()).eval()  # untrained: only its fixed reading of the mel axis is used
+    config = vocoder.config
+    notes = load_features(args.data, "valid", config.spectrogram, range(24, 97), progress=False)
     timbre = Timbre.from_folder(args.timbre, device="cpu")
     chosen = [i for i in range(len(notes)) if notes.note_ids[i].startswith(FAMILIES)][: args.notes]
     rows = []
@@ -145,8 +144,7 @@ def main() -> None:
         tracked = vibrato_band(1200 * np.log2(f0[0].numpy() / librosa.midi_to_hz(pitch)))
         row = {"note": notes.note_ids[i], "tracked": float(tracked.std())}
         for name, source in (("true_mel", features[0]), ("decoded_mel", decoded[0])):
-            shift = vibrato_band(mel_pitch_shift(source.float().numpy(), pitch, spectrogram.n_mels,
-                                                 spectrogram.sample_rate / 2))
+            shift = vibrato_band(mel_pitch_shift(vocoder, source.float(), pitch))
             row[name] = float(shift.std())
             row[f"{name}_correlation"] = float(np.corrcoef(tracked, shift)[0, 1]) if shift.std() > 0 else 0.0
         rows.append(row)

@@ -179,6 +179,12 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, bi
     return path
 
 
+def peak_limit(audio: np.ndarray, ceiling: float = 0.99) -> np.ndarray:
+    """Audio ``(..., samples)`` -> float32, each row scaled down to peak at ``ceiling`` if it peaks above it."""
+    peak = np.abs(audio).max(axis=-1, keepdims=True) if audio.size else np.zeros((*audio.shape[:-1], 1))
+    return (audio * np.where(peak > ceiling, ceiling / np.maximum(peak, 1e-9), 1.0)).astype(np.float32)
+
+
 def to_int16(audio: np.ndarray) -> np.ndarray:
     """Float audio ``(channels, samples)`` -> int16 ``(samples, channels)`` (or ``(samples,)`` for mono).
 

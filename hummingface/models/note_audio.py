@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hummingface.audio import peak_limit
 from hummingface.constants import NOTE_SAMPLES
 from hummingface.dsp import NoteSpectrogram
 from hummingface.hub import WeightsSource
@@ -49,9 +50,7 @@ class NoteAudio:
                 raise ValueError("The vocoder needs each note's MIDI pitch.")
             return self.vocoder.decode(features, torch.as_tensor(pitch, dtype=torch.float32).cpu())
         device = self.spectrogram.stft.window.device
-        audio = self.spectrogram.inverse(features.to(device), length=self.samples).float().cpu().numpy()
-        peak = np.abs(audio).max(axis=-1, keepdims=True) if audio.size else np.zeros((*audio.shape[:-1], 1))
-        return (audio * np.where(peak > 0.99, 0.99 / np.maximum(peak, 1e-9), 1.0)).astype(np.float32)
+        return peak_limit(self.spectrogram.inverse(features.to(device), length=self.samples).float().cpu().numpy())
 
 
 def load_vocoder(weights: str | None, device: torch.device, name: str | None = VOCODER) -> Vocoder | None:

@@ -61,7 +61,7 @@ Measurements that chose this (2-core shared CPU machine):
   top bands played as hiss up to 22 kHz (a cvae keyboard reconstruction).
 - **No vibrato is invented** (``python -m benchmarks.vibrato_probe``, ``docs/benchmarks/vibrato_probe.json``).
   On 35 validation notes with vibrato, the pitch movement (2-10 Hz) found in the cvae's reconstructions is
-  0.04 x the real note's, in their true mel features 0.59 x: a global latent does not keep the wobble, so no
+  0.03 x the real note's, in their true mel features 0.60 x: a global latent does not keep the wobble, so no
   reading of a model's features can restore it. Nor can it be guessed from the timbre: a small network on
   each note's time-pooled features predicts the vibrato of the 634 validation notes (other GM programs) from
   the cvae's reconstructions no better than a constant (mean error 2.97 against 2.90 cents; 2.59 from the
@@ -82,6 +82,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from hummingface.audio import peak_limit
 from hummingface.dsp import LogCompression, SpectrogramConfig
 from hummingface.hub import Pretrained
 
@@ -419,7 +420,5 @@ class Vocoder(Pretrained):
         single = features.ndim == 2
         features = features.reshape(-1, *features.shape[-2:]).to(self.noise_window.device).float()
         pitch = torch.as_tensor(pitch, dtype=torch.float32, device=features.device).reshape(-1)
-        audio = self(features, pitch.expand(features.shape[0]))[0].float().cpu().numpy()
-        peak = np.abs(audio).max(axis=-1, keepdims=True)
-        audio = (audio * np.where(peak > 0.99, 0.99 / np.maximum(peak, 1e-9), 1.0)).astype(np.float32)
+        audio = peak_limit(self(features, pitch.expand(features.shape[0]))[0].float().cpu().numpy())
         return audio[0] if single else audio
