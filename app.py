@@ -25,7 +25,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 import hummingface  # noqa: E402
-from hummingface.cli_args import MAX_SEED, number  # noqa: E402
+from hummingface.cli_args import MAX_SEED, VIBRATO_MAX_CENTS, number  # noqa: E402
 from hummingface.constants import MAX_FILE_SIZE, SLIDER_RANGE  # noqa: E402
 from hummingface.data.gm import FAMILIES  # noqa: E402
 from hummingface.errors import UserError  # noqa: E402
@@ -33,6 +33,7 @@ from hummingface.instruments.export import FORMATS  # noqa: E402
 from hummingface.instruments.source import Design  # noqa: E402
 from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
+from hummingface.vibrato import MEASURED_RATES_HZ, Vibrato  # noqa: E402
 
 # Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
 # minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
@@ -98,6 +99,21 @@ def _keyboard(elem_id: str) -> gr.HTML:
     )
 
 
+def _vibrato_sliders(prefix: str) -> list[gr.Slider]:
+    """Vibrato depth and rate (hummingface.vibrato): the pitch swing no note model keeps in its latent."""
+    with gr.Row():
+        depth = _numbers_only(gr.Slider(0, VIBRATO_MAX_CENTS, value=0.0, step=1, label="Vibrato depth (± cents)",
+                                        elem_id=f"{prefix}-vibrato-depth"))
+        rate = _numbers_only(gr.Slider(*MEASURED_RATES_HZ, value=5.5, step=0.1, label="Vibrato speed (Hz)",
+                                       elem_id=f"{prefix}-vibrato-rate"))
+    return [depth, rate]
+
+
+def _vibrato_values(vibrato: Vibrato) -> list[float]:
+    """A measured vibrato on the sliders: depth in whole cents, rate in tenths of a Hz."""
+    return [round(vibrato.depth_cents), round(vibrato.rate_hz, 1)]
+
+
 def _instrument_panel(prefix: str) -> SimpleNamespace:
     """"Export instrument" and "Render a MIDI file" accordions; elem_ids start with ``prefix``."""
     with gr.Accordion("Export instrument", open=False):
@@ -150,6 +166,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                                                     visible=i < count, elem_id=f"slider-{i}"))
                             for i in range(MAX_SLIDERS)
                         ]
+                        design_vibrato = _vibrato_sliders("design")
                         with gr.Row():
                             seed = gr.Number(0, label="Seed", precision=0, minimum=0)
                             randomise = gr.Button("Randomise", elem_id="randomise")
@@ -188,6 +205,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                         gen_family = gr.Dropdown(FAMILIES, value="keyboard", label="Family")
                         gen_velocity = _numbers_only(gr.Slider(1, 127, value=100, step=1, label="Velocity"))
                         gen_seed = gr.Number(0, label="Seed", precision=0, minimum=0)
+                        gen_vibrato = _vibrato_sliders("gen")
                         gen_play = gr.Radio(["note", "scale", "chord"], value="note", label="Play")
                         with gr.Row():
                             generate = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -240,16 +258,18 @@ def build_app(studio: Studio) -> gr.Blocks:
                             pick = gr.Button("Play the nearest note")
                 fidelity = gr.Image(studio.fidelity(first), label="Fidelity: variance kept by the first k directions",
                                     interactive=False)
-                explored = gr.State(None)  # (model, latent, pitch) of the last clicked note
+                explored = gr.State(None)  # (model, latent, pitch, vibrato depth and rate) of the last clicked note
 
         # -- wiring: Designer ------------------------------------------------------------------------------
-        design_inputs = [design_model, design_pitch, base, *sliders]
+        # The vibrato sliders come last, so an API call that gives only the timbre sliders plays none.
+        design_inputs = [design_model, design_pitch, base, *sliders, *design_vibrato]
         design_outputs = [design_audio, design_picture]
 
         @_gpu
         @_friendly
-        def design(model, pitch, base_latent, *values):
-            result = studio.design(model, values, pitch, base_latent)
+        def design(model, pitch, base_latent, *rest):
+            *values, depth, rate = rest
+            result = studio.design(model, values, pitch, base_latent, Vibrato(depth, rate))
             return result.audio, result.picture
 
         def jump(model, latent):
@@ -262,9 +282,10 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         slider_events = dict(fn=design, inputs=design_inputs, outputs=design_outputs, concurrency_id="design",
                              concurrency_limit=2)
-        gr.on([s.release for s in sliders] + [design_pitch.input], api_name="design", **slider_events)
+        gr.on([s.release for s in sliders + design_vibrato] + [design_pitch.input], api_name="design",
+              **slider_events)
         # Live while dragging: only the newest position is decoded once the last call is done.
-        gr.on([s.input for s in sliders], trigger_mode="always_last", show_progress="hidden",
+        gr.on([s.input for s in sliders + design_vibrato], trigger_mode="always_last", show_progress="hidden",
               api_visibility="private", **slider_events)
 
         def reset_sliders(model):
@@ -289,10 +310,10 @@ def build_app(studio: Studio) -> gr.Blocks:
             path = upload_path or preset_path
             if not path:
                 raise UserError("Upload a sound or pick a preset first.")
-            latent, pitch = studio.start_from(model, path)
-            return [pitch, *jump(model, latent)]
+            latent, pitch, vibrato = studio.start_from(model, path)
+            return [pitch, *jump(model, latent), *_vibrato_values(vibrato)]
 
-        use_sound.click(use, [design_model, sound, preset], [design_pitch, base, *sliders],
+        use_sound.click(use, [design_model, sound, preset], [design_pitch, base, *sliders, *design_vibrato],
                         api_visibility="private").then(api_visibility="private", **slider_events)
 
         @_gpu
@@ -300,22 +321,22 @@ def build_app(studio: Studio) -> gr.Blocks:
         def do_morph(model, a, b, amount):
             if not a or not b:
                 raise UserError("Pick two sounds to morph between.")
-            latent, pitch = studio.morph(model, a, b, amount)
-            return [pitch, *jump(model, latent)]
+            latent, pitch, vibrato = studio.morph(model, a, b, amount)
+            return [pitch, *jump(model, latent), *_vibrato_values(vibrato)]
 
-        morph.click(do_morph, [design_model, sound_a, sound_b, mix], [design_pitch, base, *sliders],
+        morph.click(do_morph, [design_model, sound_a, sound_b, mix], [design_pitch, base, *sliders, *design_vibrato],
                     api_visibility="private").then(api_visibility="private", **slider_events)
         demo.load(api_visibility="private", **slider_events)
 
         # -- wiring: Note Generator ------------------------------------------------------------------------
         @_gpu
         @_friendly
-        def generate_note(model, pitch, family, velocity, seed_value, play):
+        def generate_note(model, pitch, family, velocity, seed_value, play, depth=0.0, rate=5.5):
             if not model:
                 raise UserError("No note generator is loaded.")
-            return studio.generate_note(model, pitch, family, velocity, seed_value or 0, play)
+            return studio.generate_note(model, pitch, family, velocity, seed_value or 0, play, Vibrato(depth, rate))
 
-        gen_inputs = [gen_model, gen_pitch, gen_family, gen_velocity, gen_seed, gen_play]
+        gen_inputs = [gen_model, gen_pitch, gen_family, gen_velocity, gen_seed, gen_play, *gen_vibrato]
         generate.click(generate_note, gen_inputs, [gen_audio, gen_picture], api_name="generate_note",
                        concurrency_id="generate", concurrency_limit=2)
 
@@ -358,7 +379,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         def explore(model, x_component, y_component, x, y):
             found = studio.explore(model, x_component, y_component, (x, y))
             return found.picture, found.labels, found.original, found.reconstruction, (
-                model, found.latent.tolist(), found.pitch)
+                model, found.latent.tolist(), found.pitch, _vibrato_values(found.vibrato))
 
         explore_outputs = [the_map, labels, original, reconstruction, explored]
         explore_inputs = [explore_model, x_axis, y_axis, x_pixel, y_pixel]
@@ -387,33 +408,37 @@ def build_app(studio: Studio) -> gr.Blocks:
         def send_to_designer(chosen):
             if chosen is None:
                 raise UserError("Click a note on the map first.")
-            model, latent, pitch = chosen
-            return [gr.Tabs(selected="designer"), model, pitch, *jump(model, latent)]
+            model, latent, pitch, vibrato = chosen
+            return [gr.Tabs(selected="designer"), model, pitch, *jump(model, latent), *vibrato]
 
-        send.click(send_to_designer, explored, [tabs, design_model, design_pitch, base, *sliders],
+        send.click(send_to_designer, explored, [tabs, design_model, design_pitch, base, *sliders, *design_vibrato],
                    api_visibility="private").then(api_visibility="private", **slider_events)
         # -- wiring: Instruments (keyboards, export, MIDI render, mutate/undo) ------------------------------
         def designed(model, base_latent, values) -> Design:
+            """The Designer's design from its inputs: the timbre sliders, then the vibrato's depth and rate."""
+            *values, depth, rate = values
             count = studio.n_sliders(model)
             sliders = tuple(number(v, f"Slider {i + 1}") for i, v in enumerate(values[:count]))
-            return Design(model=model, sliders=sliders, latent=tuple(base_latent) if base_latent is not None else None)
+            return Design(model=model, sliders=sliders, latent=tuple(base_latent) if base_latent is not None else None,
+                          vibrato=Vibrato(depth, rate))
 
-        def generated(model, family, seed_value) -> Design:
+        def generated(model, family, seed_value, depth, rate) -> Design:
             if not model:
                 raise UserError("No note generator is loaded.")
             seed_value = number(seed_value or 0, "The seed", 0, MAX_SEED, integer=True)
-            return Design(model=model, family=family, seed=seed_value)
+            return Design(model=model, family=family, seed=seed_value, vibrato=Vibrato(depth, rate))
 
         @_gpu
         @_friendly
         def design_keys(model, base_latent, *values):
             return studio.keyboard(designed(model, base_latent, values))
 
-        keys_inputs = [design_model, base, *sliders]
+        keys_inputs = [design_model, base, *sliders, *design_vibrato]
         keys_events = dict(fn=design_keys, inputs=keys_inputs, outputs=design_keyboard, api_visibility="private",
                            concurrency_id="keyboard", show_progress="hidden", trigger_mode="always_last")
         # After a release (not on every drag), and after anything that moves the sliders and the base.
-        gr.on([s.release for s in sliders] + [base.change, design_model.input, demo.load], **keys_events)
+        gr.on([s.release for s in sliders + design_vibrato] + [base.change, design_model.input, demo.load],
+              **keys_events)
 
         @_gpu
         @_friendly
@@ -425,33 +450,38 @@ def build_app(studio: Studio) -> gr.Blocks:
 
         @_gpu
         @_friendly
-        def gen_keys(model, family, seed_value, velocity):
+        def gen_keys(model, family, seed_value, velocity, depth, rate):
             if not model:  # no note generator loaded: an empty keyboard, no error on page load
                 return ""
-            return studio.keyboard(generated(model, family, seed_value), velocity=int(velocity))
+            return studio.keyboard(generated(model, family, seed_value, depth, rate), velocity=int(velocity))
 
-        gr.on([gen_audio.change, demo.load], gen_keys, [gen_model, gen_family, gen_seed, gen_velocity], gen_keyboard,
+        gr.on([gen_audio.change, demo.load], gen_keys, [gen_model, gen_family, gen_seed, gen_velocity, *gen_vibrato],
+              gen_keyboard,
               api_visibility="private", concurrency_id="keyboard", show_progress="hidden")
 
         @_gpu
         @_friendly
         def export_design(model, base_latent, *rest):
-            *values, fmt, low, high, step, name = rest
-            return str(studio.export_instrument(designed(model, base_latent, values), fmt, (low, high), step,
-                                                name or None, Path(demo.GRADIO_CACHE) / "instruments"))
+            *values, fmt, low, high, step, name, depth, rate = rest
+            design = designed(model, base_latent, [*values, depth, rate])
+            return str(studio.export_instrument(design, fmt, (low, high), step, name or None,
+                                                Path(demo.GRADIO_CACHE) / "instruments"))
 
         @_gpu
         @_friendly
-        def export_note(model, family, seed_value, fmt, low, high, step, name):
-            return str(studio.export_instrument(generated(model, family, seed_value), fmt, (low, high), step,
-                                                name or None, Path(demo.GRADIO_CACHE) / "instruments"))
+        def export_note(model, family, seed_value, fmt, low, high, step, name, depth=0.0, rate=5.5):
+            return str(studio.export_instrument(generated(model, family, seed_value, depth, rate), fmt, (low, high),
+                                                step, name or None, Path(demo.GRADIO_CACHE) / "instruments"))
 
         settings = [design_panel.fmt, design_panel.low, design_panel.high, design_panel.step, design_panel.name]
-        design_panel.export.click(export_design, [design_model, base, *sliders, *settings], design_panel.zipped,
+        # The vibrato comes last in every endpoint's inputs, so a call written without it plays none.
+        design_panel.export.click(export_design, [design_model, base, *sliders, *settings, *design_vibrato],
+                                  design_panel.zipped,
                                   api_name="export_instrument", concurrency_id="export", concurrency_limit=1)
         settings = [gen_panel.fmt, gen_panel.low, gen_panel.high, gen_panel.step, gen_panel.name]
-        gen_panel.export.click(export_note, [gen_model, gen_family, gen_seed, *settings], gen_panel.zipped,
-                               api_name="export_note_instrument", concurrency_id="export", concurrency_limit=1)
+        gen_panel.export.click(export_note, [gen_model, gen_family, gen_seed, *settings, *gen_vibrato],
+                               gen_panel.zipped, api_name="export_note_instrument", concurrency_id="export",
+                               concurrency_limit=1)
 
         def rendered(design, path):
             if not path:
@@ -462,18 +492,19 @@ def build_app(studio: Studio) -> gr.Blocks:
         @_gpu
         @_friendly
         def render_design(model, base_latent, *rest):
-            *values, path = rest
-            return rendered(designed(model, base_latent, values), path)
+            *values, path, depth, rate = rest
+            return rendered(designed(model, base_latent, [*values, depth, rate]), path)
 
         @_gpu
         @_friendly
-        def render_note(model, family, seed_value, path):
-            return rendered(generated(model, family, seed_value), path)
+        def render_note(model, family, seed_value, path, depth=0.0, rate=5.5):
+            return rendered(generated(model, family, seed_value, depth, rate), path)
 
-        design_panel.render.click(render_design, [design_model, base, *sliders, design_panel.midi],
+        design_panel.render.click(render_design, [design_model, base, *sliders, design_panel.midi, *design_vibrato],
                                   design_panel.outputs, api_name="render_midi", concurrency_id="render",
                                   concurrency_limit=1)
-        gen_panel.render.click(render_note, [gen_model, gen_family, gen_seed, gen_panel.midi], gen_panel.outputs,
+        gen_panel.render.click(render_note, [gen_model, gen_family, gen_seed, gen_panel.midi, *gen_vibrato],
+                               gen_panel.outputs,
                                api_name="render_note_midi", concurrency_id="render", concurrency_limit=1)
 
         @_friendly

@@ -10,8 +10,9 @@ On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs n
 system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
 
 - ``cvae44``: the cvae's reconstruction (posterior mean of the note's 16-kHz features, decoded at its pitch)
-  through ``--vocoder``: what the Designer plays at 44.1 kHz;
-- ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder (the vocoder's ceiling);
+  through ``--vocoder``, with the vibrato measured from the recording (:func:`hummingface.vibrato.measure_vibrato`
+  on its 16-kHz copy): what :meth:`Timbre.reconstruct` and the Designer's "Use this sound" play at 44.1 kHz;
+- ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder with that vibrato (its ceiling);
 - ``cvae16``: the same cvae reconstruction through today's 16-kHz phase reconstruction, resampled to 44.1 kHz;
 - ``true_mel16``: the note's own features through that phase reconstruction (its ceiling);
 - ``bandlimited8k``: the note resampled to 16 kHz and back (the ceiling of any 16-kHz model).
@@ -37,6 +38,10 @@ holds (:meth:`Timbre.held_pitch`) -- scored like ``cvae44``/``cvae16`` above as 
 with the share of notes whose latent holds the right pitch. Each generator (``gan``, ``cdecoder``; no encoder)
 is scored by the pitch of its notes at MIDI 36-84 as for the gan above (a random family trained at that pitch,
 random seed), through the vocoder and through the 16-kHz path.
+
+``--sections vibrato`` scores the vibrato figure on more notes than the 40 hold: every note of the test split in
+the families above whose real depth is at least 5 cents, reconstructed by the cvae through the vocoder with the
+vibrato measured from the recording, and without (``"vibrato"`` in the JSON; no ViSQOL).
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder
 from hummingface.train.data import load_features
+from hummingface.vibrato import Vibrato, measure_vibrato
 
 RATE = 44100
 VISQOL_RATE = 48000
@@ -73,7 +79,7 @@ MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
-SECTIONS = ("cvae", "models")
+SECTIONS = ("cvae", "models", "vibrato")
 
 
 def visqol_scorer():
@@ -136,14 +142,21 @@ def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int) -> tuple[tor
     return timbre.decode_features(latent, given)[0], played
 
 
+def recorded_vibrato(real: np.ndarray, pitch: int) -> Vibrato:
+    """The vibrato :meth:`Timbre.reconstruct` measures from a 44.1-kHz note ``(176400,)``: on its 16-kHz copy."""
+    return measure_vibrato(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, pitch)
+
+
 @torch.inference_mode()
 def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitch: int,
                   real: np.ndarray) -> dict[str, np.ndarray]:
-    """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz."""
+    """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz; the
+    vocoder plays the vibrato measured from the recording, as a reconstruction does."""
     reconstruction, _ = reconstruct(timbre, features, pitch)
+    vibrato = recorded_vibrato(real, pitch)
     return {
-        "cvae44": vocoder.decode(reconstruction, pitch),
-        "vocoder_true_mel": vocoder.decode(features, pitch),
+        "cvae44": vocoder.decode(reconstruction, pitch, vibrato),
+        "vocoder_true_mel": vocoder.decode(features, pitch, vibrato),
         "cvae16": audio16(timbre, reconstruction, pitch),
         "true_mel16": audio16(timbre, features, pitch),
         "bandlimited8k": fit_length(resample(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, RATE), len(real)),
@@ -341,7 +354,9 @@ def real_notes(data: Path, notes) -> list[tuple[np.ndarray, dict]]:
         real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
         pitch, family = int(notes.pitch[i]), FAMILIES[int(notes.family[i])]
         real_pitch, real_depth = pitch_and_depth(real)
+        vibrato = recorded_vibrato(real, pitch)
         out.append((real, {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
+                           "measured_vibrato": {"depth_cents": vibrato.depth_cents, "rate_hz": vibrato.rate_hz},
                            "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}))
     return out
 
@@ -387,7 +402,8 @@ def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np
     per_note = []
     for i, (real, note) in enumerate(reals):
         features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"])
-        audio = {systems[0]: vocoder.decode(features, played), systems[1]: audio16(timbre, features, played)}
+        vibrato = recorded_vibrato(real, note["pitch"])
+        audio = {systems[0]: vocoder.decode(features, played, vibrato), systems[1]: audio16(timbre, features, played)}
         row = {**note, "played_pitch": played}
         row |= {name: note_scores(real, estimate, note["pitch"], score) for name, estimate in audio.items()}
         per_note.append(row)
@@ -424,6 +440,44 @@ def models_section(args, vocoder: Vocoder, notes) -> dict:
             print(name, f"held pitch {out[name]['held_pitch_rate']:.3f}", json.dumps(out[name]["systems"]),
                   flush=True)
     return out
+
+
+@torch.inference_mode()
+def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
+    """Vibrato kept by cvae reconstructions on every test note of :data:`VIBRATO_FAMILIES` whose real f0
+    modulation depth is at least :data:`MIN_VIBRATO_CENTS` (the notes "with vibrato"): each reconstruction's depth
+    over the real note's, played as :meth:`Timbre.reconstruct` does (the vibrato measured from the recording) and,
+    for comparison, without one."""
+    timbre = Timbre.from_folder(args.timbre, device="cpu")
+    families = [FAMILIES.index(f) for f in VIBRATO_FAMILIES]
+    candidates = notes.subset(np.nonzero(np.isin(notes.family, families))[0])
+    rows = []
+    for i, (real, note) in enumerate(real_notes(Path(args.data), candidates)):
+        if (note["real_depth_cents"] or 0) < MIN_VIBRATO_CENTS:
+            continue
+        pitch = note["pitch"]
+        reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch)
+        vibrato = recorded_vibrato(real, pitch)
+        depths = {name: pitch_and_depth(vocoder.decode(reconstruction, pitch, played))[1]
+                  for name, played in (("cvae44", vibrato), ("cvae44_no_vibrato", None))}
+        rows.append({**note, **{f"{name}_depth_cents": depth for name, depth in depths.items()}})
+        print(f"{note['note']}: real {note['real_depth_cents']:.1f} cents, measured "
+              f"{vibrato.depth_cents:.1f} cents at {vibrato.rate_hz:.2f} Hz, reconstruction "
+              f"{depths['cvae44'] or float('nan'):.1f}", flush=True)
+
+    def ratios(name: str, family: str | None = None) -> dict:
+        chosen = [r for r in rows if family in (None, r["family"])]
+        values = [(r[f"{name}_depth_cents"] or 0.0) / r["real_depth_cents"] for r in chosen]
+        return {"notes": len(values), "depth_ratio_median": float(np.median(values)) if values else None,
+                "within_30pct": float(np.mean([abs(v - 1) <= 0.3 for v in values])) if values else None}
+
+    return {
+        "scanned_notes": len(candidates), "notes_with_vibrato": len(rows),
+        "measured_as_none": sum(r["measured_vibrato"]["depth_cents"] == 0 for r in rows),
+        "systems": {name: ratios(name) for name in ("cvae44", "cvae44_no_vibrato")},
+        "per_family": {f: ratios("cvae44", f) for f in VIBRATO_FAMILIES},
+        "notes": rows,
+    }
 
 
 def vocoder_info(folder: Path, vocoder: Vocoder) -> dict:
@@ -463,7 +517,8 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks/notes44.json")
     parser.add_argument("--png", default="docs/notes44-grid.png")
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
-                        help="cvae (the cvae and gan in full), models (the --models), or both: cvae,models")
+                        help="cvae (the cvae and gan in full), models (the --models), vibrato (every test note with "
+                             "vibrato), or several: cvae,models")
     parser.add_argument("--models", type=names((*TIMBRE_MODELS, *GENERATOR_MODELS)),
                         default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
@@ -471,8 +526,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     vocoder = Vocoder.from_folder(args.vocoder, device="cpu").eval()
-    notes = load_features(Path(args.data), "test", vocoder.config.spectrogram, range(24, 97), progress=False)
-    notes = notes.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(notes))[: args.notes]))
+    every = load_features(Path(args.data), "test", vocoder.config.spectrogram, range(24, 97), progress=False)
+    notes = every.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(every))[: args.notes]))
     results: dict = {}
     if "cvae" in args.sections:
         timbre = Timbre.from_folder(args.timbre, device="cpu")
@@ -485,6 +540,8 @@ def main() -> None:
         print(f"wrote {args.png}")
     if "models" in args.sections:
         results["models"] = models_section(args, vocoder, notes)
+    if "vibrato" in args.sections:
+        results["vibrato"] = vibrato_section(args, vocoder, every)
     results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")

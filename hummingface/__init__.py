@@ -9,7 +9,8 @@ __version__ = "0.1.0"
 def load(name: str = "cvae", weights=None, device=None, vocoder="vocoder"):
     """A trained timbre model (``ae``, ``vae``, ``mog-vae`` or ``cvae``) as a :class:`hummingface.models.Timbre`.
 
-    It has ``encode(audio, sr, pitch=None)``, ``decode(latent, pitch=None)``, ``sample(seed, pitch=60)``,
+    It has ``encode(audio, sr, pitch=None)``, ``decode(latent, pitch=None, vibrato=None)``, ``reconstruct(audio,
+    sr)``, ``sample(seed, pitch=60)``,
     ``interpolate(a, b, t)`` and the PCA helpers ``to_sliders`` / ``from_sliders`` / ``latent``. Imports torch
     only when called, so ``import hummingface`` stays cheap.
 
@@ -45,3 +46,13 @@ def upsample(audio, sr, mode="model", device=None, progress=False, **kwargs):
     from hummingface.upsampling import upsample as run
 
     return run(audio, sr, mode=mode, device=device, progress=progress, **kwargs)
+
+
+def __getattr__(name: str):
+    """``hummingface.Vibrato`` and ``hummingface.measure_vibrato`` (:mod:`hummingface.vibrato`), imported (with
+    torch) on first use."""
+    if name in ("Vibrato", "measure_vibrato"):
+        from hummingface import vibrato
+
+        return getattr(vibrato, name)
+    raise AttributeError(f"module 'hummingface' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from hummingface import __version__
-from hummingface.cli_args import SEED, Parser, bounded, number
+from hummingface.cli_args import SEED, Parser, add_vibrato_arguments, bounded, number, vibrato_from_args
 from hummingface.errors import UserError
 from hummingface.train.cli import add_train_command
 
@@ -160,7 +160,7 @@ def _generate_notes(args: argparse.Namespace) -> None:
             else:
                 pitch, family_name = 60 if pitch is None else pitch, family
             path = target if single else target / f"{family_name}-{pitch:03d}-{args.seed}.wav"
-            note = model.generate(pitch, family_name, velocity, args.seed, args.temperature)
+            note = model.generate(pitch, family_name, velocity, args.seed, args.temperature, vibrato_from_args(args))
             write_audio(path, note, model.sample_rate)
             print(path)
 
@@ -187,16 +187,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     """Encode and decode notes: each input is brought to 4 s at 16 kHz mono for the encoder; outputs (44.1 kHz with
     the vocoder) keep the input's stem."""
     from hummingface.audio import read_audio, write_audio
-    from hummingface.models.timbre import SAMPLE_RATE, Timbre, as_note, note_pitch
+    from hummingface.models.timbre import Timbre
 
     outputs = _note_outputs(args.inputs, args.output)
     notes = [read_audio(path, mono=True, max_seconds=600) for path in args.inputs]  # every file checked first
     model = Timbre.load(args.model, weights=args.weights, device=args.device)
     for path, (audio, sr), target in zip(args.inputs, notes, outputs, strict=True):
-        note = as_note(audio, sr)
-        pitch = note_pitch(note, args.pitch) if model.conditional else args.pitch
-        latent = model.encode(note, SAMPLE_RATE, pitch=pitch)
-        write_audio(target, model.decode(latent, pitch=pitch), model.sample_rate)
+        write_audio(target, model.reconstruct(audio, sr, args.pitch), model.sample_rate)
         print(f"{path} -> {target}")
 
 
@@ -230,6 +227,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         raise UserError(f"-o {target} must end in .wav or .flac for a single note (give a folder for several).")
     if grid and target.suffix:
         raise UserError(f"{len(pitches) * len(families)} notes need a folder for -o, not the file {target}.")
+    vibrato = vibrato_from_args(args)
     model = Timbre.load(args.model, weights=args.weights, device=args.device)
     for family in families:
         for pitch in pitches:
@@ -238,7 +236,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
             else:
                 latent = model.random_latent(args.seed, family, pitch, args.temperature, args.velocity)
             path = target / f"{family or 'any'}-{pitch:03d}-{args.seed}.wav" if grid else target
-            write_audio(path, model.decode(latent, pitch=pitch), model.sample_rate)
+            write_audio(path, model.decode(latent, pitch=pitch, vibrato=vibrato), model.sample_rate)
             print(path)
 
 
@@ -353,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--temperature", type=bounded(float, 0, 100), default=1.0,
                           help="spread of random latents (default 1)")
     generate.add_argument("--seed", type=SEED, default=0, help="seed of the random latent (default 0)")
+    add_vibrato_arguments(generate)
     generate.add_argument("-o", "--output", required=True, help="output .wav, or a folder for several notes")
     generate.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     generate.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
@@ -371,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--latent", help=design_help["--latent"])
         command.add_argument("--seed", type=int, default=0, help=design_help["--seed"])
         command.add_argument("--family", help=design_help["--family"])
+        add_vibrato_arguments(command)
         command.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
         command.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     export.add_argument("--velocity", type=int,

@@ -63,6 +63,23 @@ def number_or_error(text: str, kind: type):
 
 
 SEED = bounded(int, 0, MAX_SEED, "a seed")
+VIBRATO_MAX_CENTS = 100.0  # a semitone either way: beyond that it is a trill, not a vibrato
+VIBRATO_RATES_HZ = (1.0, 12.0)
+
+
+def add_vibrato_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--vibrato CENTS`` and ``--vibrato-rate HZ``, for every command that plays a design."""
+    parser.add_argument("--vibrato", type=bounded(float, 0.0, VIBRATO_MAX_CENTS, "a depth in cents"), default=0.0,
+                        help="vibrato depth: the pitch swings this many cents either way (default 0: none)")
+    parser.add_argument("--vibrato-rate", type=bounded(float, *VIBRATO_RATES_HZ, "a rate in Hz"), default=5.5,
+                        help="vibrato rate in swings per second (default 5.5)")
+
+
+def vibrato_from_args(args: argparse.Namespace):
+    """The :class:`~hummingface.vibrato.Vibrato` of :func:`add_vibrato_arguments`' flags."""
+    from hummingface.vibrato import Vibrato  # torch: not for a command that only prints its help
+
+    return Vibrato(args.vibrato, args.vibrato_rate)
 
 
 class Parser(argparse.ArgumentParser):

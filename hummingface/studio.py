@@ -36,6 +36,7 @@ from hummingface.models.note_audio import VOCODER
 from hummingface.models.timbre import Timbre, as_note, note_pitch
 from hummingface.models.vocoder import Vocoder
 from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_side, spectrogram_image
+from hummingface.vibrato import Vibrato, measure_vibrato
 
 TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default first
 GENERATOR_MODELS = ("gan", "cdecoder")
@@ -87,7 +88,8 @@ class Design:
 
 @dataclasses.dataclass
 class Explored:
-    """An Explorer click: the nearest note's labels, its latent, its reconstruction and (if found) the original."""
+    """An Explorer click: the nearest note's labels, its latent, its reconstruction and (if found) the original,
+    whose vibrato the reconstruction plays."""
 
     index: int
     note_id: str
@@ -97,6 +99,7 @@ class Explored:
     reconstruction: Audio
     original: Audio | None
     picture: np.ndarray
+    vibrato: Vibrato
 
 
 class Studio:
@@ -168,7 +171,8 @@ class Studio:
         return self.timbre(model).n_sliders
 
     def design(
-        self, model: str, sliders: Sequence[float], pitch: int = 60, base: Sequence[float] | None = None
+        self, model: str, sliders: Sequence[float], pitch: int = 60, base: Sequence[float] | None = None,
+        vibrato: Vibrato | None = None,
     ) -> Design:
         """Slider values (std units along the PCA directions) -> the note they describe.
 
@@ -176,6 +180,7 @@ class Studio:
             sliders: one value per slider; extra values (beyond the model's count) are ignored.
             pitch: MIDI pitch (the ``cvae`` plays any; the others hold pitch in the latent and ignore it).
             base: the latent ``(D,)`` the sliders move away from, e.g. an encoded sound (default: the mean).
+            vibrato: the note's pitch swing (default none).
         """
         timbre = self.timbre(model)
         values = [number(v, "A slider value", -MAX_STD, MAX_STD) for v in _sequence_of(sliders)[: timbre.n_sliders]]
@@ -186,7 +191,7 @@ class Studio:
             if base_latent.shape != (timbre.latent_size,):
                 base_latent = None  # a latent from another model: start from the mean instead
         latent = timbre.from_sliders(values, base=base_latent)
-        audio = timbre.decode(latent, pitch=pitch)
+        audio = timbre.decode(latent, pitch=pitch, vibrato=vibrato)
         rate = timbre.sample_rate
         return Design(playable(audio, rate), spectrogram_image(audio, rate), latent, values)
 
@@ -195,22 +200,28 @@ class Studio:
         latent = torch.as_tensor(latent, dtype=torch.float32)
         return [float(v) for v in self.timbre(model).to_sliders(latent).clamp(-4, 4)]
 
-    def start_from(self, model: str, sound: str | os.PathLike, pitch: int | None = None) -> tuple[torch.Tensor, int]:
-        """An uploaded or preset sound -> (its latent ``(D,)``, its MIDI pitch: given, else the pyin estimate)."""
+    def start_from(self, model: str, sound: str | os.PathLike, pitch: int | None = None
+                   ) -> tuple[torch.Tensor, int, Vibrato]:
+        """An uploaded or preset sound -> (its latent ``(D,)``, its MIDI pitch: given, else the pyin estimate, its
+        vibrato as measured)."""
         audio, sr = read_audio(sound, mono=True, max_seconds=MAX_UPLOAD_SECONDS)
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        return self.timbre(model).encode(note, SAMPLE_RATE, pitch=pitch), pitch
+        vibrato = measure_vibrato(note, SAMPLE_RATE, pitch)
+        return self.timbre(model).encode(note, SAMPLE_RATE, pitch=pitch), pitch, vibrato
 
     def randomise(self, model: str, seed: int) -> torch.Tensor:
         """A seeded random latent ``(D,)`` from the model's latent distribution."""
         return self.timbre(model).random_latent(number(seed, "Seed", 0, MAX_SEED, integer=True))
 
-    def morph(self, model: str, a: str, b: str, mix: float, pitch: int | None = None) -> tuple[torch.Tensor, int]:
-        """Two sounds -> (the latent ``mix`` of the way from A to B, A's pitch unless given)."""
-        latent_a, pitch_a = self.start_from(model, a, pitch)
-        latent_b, _ = self.start_from(model, b, pitch_a)
-        return interpolate(latent_a, latent_b, number(mix, "Mix", 0.0, 1.0)), pitch_a
+    def morph(self, model: str, a: str, b: str, mix: float, pitch: int | None = None
+              ) -> tuple[torch.Tensor, int, Vibrato]:
+        """Two sounds -> (the latent ``mix`` of the way from A to B, A's pitch unless given, the nearer one's
+        vibrato)."""
+        mix = number(mix, "Mix", 0.0, 1.0)
+        latent_a, pitch_a, vibrato_a = self.start_from(model, a, pitch)
+        latent_b, _, vibrato_b = self.start_from(model, b, pitch_a)
+        return interpolate(latent_a, latent_b, mix), pitch_a, vibrato_a if mix < 0.5 else vibrato_b
 
     # -- Note Generator --------------------------------------------------------------------------------
 
@@ -222,9 +233,10 @@ class Studio:
 
     def generate_note(
         self, model: str, pitch: int = 60, family: str = "keyboard", velocity: int = 100, seed: int = 0,
-        play: str = "note",
+        play: str = "note", vibrato: Vibrato | None = None,
     ) -> tuple[Audio, np.ndarray]:
-        """One note, or a major scale (8 notes) / major triad built on ``pitch``, as one clip.
+        """One note, or a major scale (8 notes) / major triad built on ``pitch``, as one clip, each note swinging
+        with ``vibrato`` (default none).
 
         Returns:
             (audio, spectrogram picture). A scale plays each note for half a second.
@@ -239,7 +251,7 @@ class Studio:
         velocity = number(velocity, "Velocity", 1, 127, integer=True)
         seed = number(seed, "Seed", 0, MAX_SEED, integer=True)
         pitches = [pitch + step for step in chords[play]]  # the generator refuses pitches it was not trained on
-        notes = generator.audio(generator.features(pitches, family, velocity, seed), pitches)  # (B, samples)
+        notes = generator.audio(generator.features(pitches, family, velocity, seed), pitches, vibrato)  # (B, samples)
         rate = generator.sample_rate
         if play == "scale":
             audio = _sequence(list(notes), rate // 2)
@@ -363,8 +375,10 @@ class Studio:
         latent = space.point_latents[index]
         pitch, family = int(space.point_pitch[index]), FAMILIES[int(space.point_family[index])]
         velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
-        reconstruction = timbre.decode(latent, pitch=pitch)
         original, original_rate, where = self._original(note_id)
+        # The latent holds no vibrato (see hummingface.vibrato): the reconstruction plays the original's, measured.
+        vibrato = measure_vibrato(original, original_rate, pitch) if original is not None else Vibrato()
+        reconstruction = timbre.decode(latent, pitch=pitch, vibrato=vibrato)
         labels = (
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
             f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."
@@ -372,7 +386,7 @@ class Studio:
         return Explored(
             index, note_id, labels, latent, pitch, playable(reconstruction, timbre.sample_rate),
             playable(original, original_rate) if original is not None else None,
-            ring(picture, view.to_pixel(*coords[index])),
+            ring(picture, view.to_pixel(*coords[index])), vibrato,
         )
 
     def fidelity(self, model: str) -> np.ndarray:

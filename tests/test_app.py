@@ -59,6 +59,16 @@ def test_design_with_sliders(client):
     assert sf.read(first)[0].tolist() != sf.read(second)[0].tolist()
 
 
+def test_design_with_vibrato_after_the_sliders(client):
+    """The vibrato's depth and speed come last; left out, the note has none."""
+    from hummingface.vibrato import measure_vibrato
+
+    plain, _ = client.predict("cvae", 60, *([0.0] * 16), api_name="/design")
+    swinging, _ = client.predict("cvae", 60, *([0.0] * 16), 40, 5.0, api_name="/design")
+    assert measure_vibrato(sf.read(plain)[0], 44100, 60).depth_cents == 0.0
+    assert measure_vibrato(sf.read(swinging)[0], 44100, 60).depth_cents > 0.0
+
+
 def test_generate_note_with_its_defaults(client):
     audio, _ = client.predict(api_name="/generate_note")
     assert sf.info(audio).samplerate == 44100 and sf.info(audio).frames == 176400

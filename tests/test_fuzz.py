@@ -170,7 +170,7 @@ def test_train_resume_with_a_malformed_train_config(broken, damage, capsys, tmp_
 # -- the app's API through gradio_client ------------------------------------------------------------------------
 
 SLIDERS = [0.0] * 16
-API_CASES = [  # /design takes (model, pitch, *16 sliders): the Designer's base latent is state, not an input
+API_CASES = [  # /design takes (model, pitch, *16 sliders, vibrato depth, rate): the base latent is state, not an input
     ("/design", [None, 60, *SLIDERS]),
     ("/design", [["cvae"], 60, *SLIDERS]),
     ("/design", ["cvae", None, *SLIDERS]),
@@ -182,6 +182,10 @@ API_CASES = [  # /design takes (model, pitch, *16 sliders): the Designer's base 
     ("/design", ["cvae", 60, 1e308, *SLIDERS[1:]]),
     ("/design", ["cvae", 60, "x", *SLIDERS[1:]]),
     ("/design", ["cvae", 60, [1.0], *SLIDERS[1:]]),
+    ("/design", ["cvae", 60, *SLIDERS, -5, 5.5]),  # the vibrato's depth and speed come after the sliders
+    ("/design", ["cvae", 60, *SLIDERS, 1e308, 5.5]),
+    ("/design", ["cvae", 60, *SLIDERS, 20, "fast"]),
+    ("/design", ["cvae", 60, *SLIDERS, 20, 0]),
     ("/generate_note", ["gan", 60, "keyboard", 100, 10**30, "note"]),
     ("/generate_note", ["gan", 60, "keyboard", 100, -5, "note"]),
     ("/generate_note", ["gan", 60, "keyboard", 0, 0, "note"]),
@@ -192,6 +196,7 @@ API_CASES = [  # /design takes (model, pitch, *16 sliders): the Designer's base 
     ("/generate_note", ["gan", 60, ["keyboard"], 100, 0, "note"]),
     ("/generate_note", ["gan", 60, "keyboard", 100, 0, "arpeggio"]),
     ("/generate_note", [None, 60, "keyboard", 100, 0, "note"]),
+    ("/generate_note", ["gan", 60, "keyboard", 100, 0, "note", None, 5.5]),
     ("/explore", ["cvae", 0, 2, 320, 240]),
     ("/explore", ["cvae", 1, 99, 320, 240]),
     ("/explore", ["cvae", None, 2, 320, 240]),

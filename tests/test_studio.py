@@ -44,7 +44,7 @@ def test_design_ignores_a_base_latent_of_another_size(studio):
 
 def test_start_from_a_preset_estimates_its_pitch(studio):
     preset = sorted(PRESET_DIR.glob("*.flac"))[0]
-    latent, pitch = studio.start_from("cvae", preset)
+    latent, pitch, _ = studio.start_from("cvae", preset)
     assert latent.shape == (8,) and pitch == 60  # every preset is middle C
     values = studio.slider_values("cvae", latent)
     assert len(values) == studio.n_sliders("cvae") and all(-4 <= v <= 4 for v in values)
@@ -52,8 +52,8 @@ def test_start_from_a_preset_estimates_its_pitch(studio):
 
 def test_morph_ends_are_the_two_sounds(studio):
     a, b = sorted(PRESET_DIR.glob("*.flac"))[:2]
-    start, _ = studio.morph("cvae", a, b, 0.0)
-    end, _ = studio.morph("cvae", a, b, 1.0)
+    start, *_ = studio.morph("cvae", a, b, 0.0)
+    end, *_ = studio.morph("cvae", a, b, 1.0)
     assert np.allclose(start, studio.start_from("cvae", a)[0], atol=1e-5)
     assert np.allclose(end, studio.start_from("cvae", b, 60)[0], atol=1e-5)
 

@@ -1,7 +1,7 @@
 """The ``export`` and ``render`` commands' work, so that ``__main__`` stays a thin parser.
 
 Both take a design as the ``generate`` command does: ``--model``, ``--latent`` (slider values in std units),
-``--seed`` and ``--family`` (the note generators' instrument), ``--velocity``.
+``--seed`` and ``--family`` (the note generators' instrument), ``--velocity``, ``--vibrato`` and ``--vibrato-rate``.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hummingface.cli_args import vibrato_from_args
 from hummingface.errors import UserError
 from hummingface.instruments.source import GENERATORS, Design, source_for
 
@@ -27,7 +28,7 @@ def design_from_args(args: argparse.Namespace) -> Design:
     if velocity is not None and not 1 <= velocity <= 127:
         raise UserError(f"Velocity {velocity} is not a MIDI velocity (1-127).")
     return Design(model=args.model, sliders=sliders, seed=args.seed, family=args.family,
-                  velocity=velocity if args.model not in GENERATORS else None)
+                  velocity=velocity if args.model not in GENERATORS else None, vibrato=vibrato_from_args(args))
 
 
 def default_name(design: Design) -> str:

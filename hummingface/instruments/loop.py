@@ -32,6 +32,7 @@ class Loop:
 def find_loop(
     audio: np.ndarray, sample_rate: int, f0_hz: float, region: tuple[float, float],
     lengths_s: tuple[float, float] = (0.25, 1.0), window_s: float = 0.02, max_lengths: int = 32,
+    cycle_s: float | None = None,
 ) -> Loop | None:
     """The best loop inside ``region`` (seconds) of a mono note ``(samples,)``; ``None`` if the region is too short.
 
@@ -40,14 +41,20 @@ def find_loop(
         lengths_s: shortest and longest loop (s); longer loops repeat less audibly, shorter ones fit more places.
         window_s: the stretch around each seam whose shapes are compared.
         max_lengths: loop lengths tried, spread evenly over the allowed ones (each costs one pass over the note).
+        cycle_s: a slower cycle the note goes through, a vibrato's period: the loop spans whole cycles (each
+            length rounded to whole pitch periods), else every jump back would be a jump in pitch.
     """
     x = np.asarray(audio, dtype=np.float64)
     lo, hi = (round(t * sample_rate) for t in region)
     hi = min(hi, len(x) - 1)
     period = sample_rate / max(f0_hz, 1.0)
     half = max(int(window_s * sample_rate) // 2, int(period))
-    periods = np.arange(max(1, int(np.ceil(lengths_s[0] * sample_rate / period))),
-                        int(lengths_s[1] * sample_rate / period) + 1)
+    if cycle_s:
+        cycles = np.arange(max(1, int(np.ceil(lengths_s[0] / cycle_s))), max(1, int(lengths_s[1] / cycle_s)) + 1)
+        periods = np.round(cycles * cycle_s * sample_rate / period)
+    else:
+        periods = np.arange(max(1, int(np.ceil(lengths_s[0] * sample_rate / period))),
+                            int(lengths_s[1] * sample_rate / period) + 1)
     lengths = np.unique(np.round(periods * period).astype(int))
     lengths = lengths[lengths <= hi - lo - 2 * half]
     if lengths.size == 0:

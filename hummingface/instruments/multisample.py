@@ -192,6 +192,7 @@ def build_multisample(source: NoteSource, config: MultisampleConfig) -> Multisam
     notes = {velocity: source.render(roots, velocity) for velocity in sorted(velocities)}
     raw = [note for velocity in sorted(velocities) for note in notes[velocity]]
     sustaining = bool(sum(sustains(note, sr) for note in raw) * 2 >= len(raw))
+    cycle_s = source.vibrato.period_s if source.vibrato.depth_cents > 0 else None
     samples = []
     for velocity, played in zip(sorted(velocities), layers, strict=True):
         for note, root, keys in zip(notes[velocity], roots, key_ranges(roots), strict=True):
@@ -200,7 +201,7 @@ def build_multisample(source: NoteSource, config: MultisampleConfig) -> Multisam
             loop = None
             if sustaining:
                 region = (max(0.3, 0.4 - shift), HOLD_SECONDS - 0.15 - shift)
-                loop = find_loop(trimmed, sr, 440.0 * 2 ** ((root - 69) / 12), region)
+                loop = find_loop(trimmed, sr, 440.0 * 2 ** ((root - 69) / 12), region, cycle_s=cycle_s)
             if loop is not None:
                 trimmed = crossfade(trimmed, loop, fade=min(int(0.03 * sr), loop.length // 2))
             gain = min(10 ** ((TARGET_RMS_DB - rms_db(trimmed[: int(1.5 * sr)])) / 20), MAX_GAIN)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from hummingface.errors import UserError
+from hummingface.vibrato import Vibrato
 
 GENERATORS = ("gan", "cdecoder")
 TIMBRES = ("cvae", "vae", "mog-vae", "ae")
@@ -37,6 +38,7 @@ class Design:
         seed: the generator's seed (its instrument).
         family: the generator's family, or the timbre model's starting centroid.
         velocity: one velocity for the generator (else several layers), or the timbre model's velocity offset.
+        vibrato: the pitch swing every note plays with (none by default).
     """
 
     model: str = "cvae"
@@ -45,6 +47,7 @@ class Design:
     seed: int = 0
     family: str | None = None
     velocity: int | None = None
+    vibrato: Vibrato = dataclasses.field(default_factory=Vibrato)
 
 
 class NoteSource:
@@ -52,10 +55,12 @@ class NoteSource:
 
     Attributes:
         velocity_layers: whether the model plays velocity itself (else velocity is gain only).
+        vibrato: the pitch swing of every note (a sustain loop spans whole swings of it).
     """
 
     sample_rate: int
     velocity_layers: bool
+    vibrato: Vibrato = Vibrato()  # frozen: one shared instance is safe
 
     def render(self, pitches: Sequence[int], velocity: int = 100) -> np.ndarray:
         """MIDI pitches ``(B,)`` -> float32 notes ``(B, samples)`` at :attr:`sample_rate`."""
@@ -67,10 +72,11 @@ class TimbreSource(NoteSource):
 
     velocity_layers = False
 
-    def __init__(self, timbre, latent: torch.Tensor) -> None:
+    def __init__(self, timbre, latent: torch.Tensor, vibrato: Vibrato | None = None) -> None:
         self.timbre = timbre
         self.latent = torch.as_tensor(latent, dtype=torch.float32).cpu()
         self.sample_rate = timbre.sample_rate
+        self.vibrato = vibrato or Vibrato()
 
     @torch.inference_mode()
     def render(self, pitches: Sequence[int], velocity: int = 100) -> np.ndarray:
@@ -87,7 +93,7 @@ class TimbreSource(NoteSource):
             device = timbre.device
             cond = model.pitch(pitch.to(device))
             features = model.decoder(latents.to(device), cond)[..., : model.config.frames]
-        return self.timbre.audio(features, pitch)
+        return self.timbre.audio(features, pitch, self.vibrato)
 
     def _pitch_shift(self, pitch: torch.Tensor) -> torch.Tensor:
         """``(B, D)``: from the pitch the latent holds to each requested pitch, by Explorer-note centroids."""
@@ -110,15 +116,16 @@ class GeneratorSource(NoteSource):
 
     velocity_layers = True
 
-    def __init__(self, generator, family: str, seed: int) -> None:
+    def __init__(self, generator, family: str, seed: int, vibrato: Vibrato | None = None) -> None:
         self.generator = generator
         self.family = family
         self.seed = int(seed)
         self.sample_rate = generator.sample_rate
+        self.vibrato = vibrato or Vibrato()
 
     def render(self, pitches: Sequence[int], velocity: int = 100) -> np.ndarray:
         features = self.generator.features(list(pitches), self.family, int(velocity), self.seed)
-        return self.generator.audio(features, list(pitches))
+        return self.generator.audio(features, list(pitches), self.vibrato)
 
 
 def source_for(design: Design, timbres: dict | None = None, generators: dict | None = None,
@@ -132,7 +139,7 @@ def source_for(design: Design, timbres: dict | None = None, generators: dict | N
             raise UserError(f"--latent sets timbre-model sliders; the {design.model} takes --seed and --family.")
         generator = (generators or {}).get(design.model) or NoteGenerator.load(design.model, weights, device)
         family = FAMILIES[family_index(design.family)] if design.family is not None else "keyboard"
-        return GeneratorSource(generator, family, design.seed)
+        return GeneratorSource(generator, family, design.seed, design.vibrato)
     from hummingface.models.timbre import Timbre
 
     timbre = (timbres or {}).get(design.model) or Timbre.load(design.model, weights, device)
@@ -143,4 +150,4 @@ def source_for(design: Design, timbres: dict | None = None, generators: dict | N
     else:
         base = timbre.base_latent(design.family, None, design.velocity)
     latent = base if design.sliders is None else timbre.from_sliders(list(design.sliders), base=base)
-    return TimbreSource(timbre, latent)
+    return TimbreSource(timbre, latent, design.vibrato)

@@ -46,6 +46,7 @@ from hummingface.hub import Pretrained, WeightsSource, model_class
 from hummingface.models.autoencoder import SILENCE, Decoder, PitchConditioning
 from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
 from hummingface.models.vocoder import Vocoder
+from hummingface.vibrato import Vibrato
 
 VELOCITIES = (25, 50, 75, 100, 127)  # NSynth's velocity levels: the discriminator's velocity classes
 GENERATE_PITCHES = TRAIN_PITCHES  # what the generators are trained on and accept (MIDI, inclusive)
@@ -403,16 +404,19 @@ class NoteGenerator:
         source, qualities = presets[:, 0].long(), presets[:, 1:]
         return self.model(labels["pitch"], labels["family"], labels["velocity"], source, qualities)
 
-    def audio(self, features: torch.Tensor, pitch: int | Sequence[int] | torch.Tensor) -> np.ndarray:
+    def audio(self, features: torch.Tensor, pitch: int | Sequence[int] | torch.Tensor, vibrato: Vibrato | None = None
+              ) -> np.ndarray:
         """Features ``(n_bins, frames)`` or ``(B, ...)`` of MIDI ``pitch`` -> float32 audio ``(samples,)`` or
-        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99."""
-        return self.output(features, torch.as_tensor(pitch))
+        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99, swinging with ``vibrato``
+        (:mod:`hummingface.vibrato`; played by the vocoder only)."""
+        return self.output(features, torch.as_tensor(pitch), vibrato)
 
     def generate(
-        self, pitch: int, family: str | int, velocity: int = 100, seed: int = 0, temperature: float = 1.0
+        self, pitch: int, family: str | int, velocity: int = 100, seed: int = 0, temperature: float = 1.0,
+        vibrato: Vibrato | None = None,
     ) -> np.ndarray:
         """One note: float32 ``(samples,)`` at :attr:`sample_rate`. ``family`` is a name (``"guitar"``) or index."""
-        return self.audio(self.features(pitch, family, velocity, seed, temperature)[0], pitch)
+        return self.audio(self.features(pitch, family, velocity, seed, temperature)[0], pitch, vibrato)
 
     def surprise(self, seed: int, velocity: int = 100) -> tuple[np.ndarray, int, str]:
         """A random family and a pitch of 36-84 it was trained on (``seed`` draws all): ``(audio, pitch, family)``."""

@@ -11,6 +11,8 @@ Explorer points). Notes are 4 s long; audio comes back as float32 ``(samples,)``
     >>> model = hummingface.load("cvae")
     >>> z = model.encode(audio, sr, pitch=60)          # (latent_size,)
     >>> note = model.decode(z, pitch=67)               # the same timbre a fifth up
+    >>> note = model.decode(z, pitch=67, vibrato=Vibrato(depth_cents=20, rate_hz=5.5))
+    >>> note = model.reconstruct(audio, sr)            # encoded and decoded, its own vibrato measured
     >>> note = model.sample(seed=3, pitch=48)          # a random instrument
     >>> path = model.interpolate(z, model.random_latent(4), [0, 0.5, 1])  # (3, latent_size)
     >>> sliders = model.to_sliders(z)                  # (n_sliders,) in standard deviations
@@ -35,6 +37,7 @@ from hummingface.latent import LatentSpace, interpolate
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
 from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
 from hummingface.models.vocoder import Vocoder
+from hummingface.vibrato import Vibrato, measure_vibrato
 
 LATENT_FILE = "latent.safetensors"
 
@@ -144,16 +147,17 @@ class Timbre:
         return out[0] if single else out
 
     @torch.inference_mode()
-    def decode(self, latent: torch.Tensor, pitch: int | None = None) -> np.ndarray:
+    def decode(self, latent: torch.Tensor, pitch: int | None = None, vibrato: Vibrato | None = None) -> np.ndarray:
         """Latent ``(latent_size,)`` or ``(B, latent_size)`` -> float32 audio ``(samples,)`` or ``(B, samples)`` at
         :attr:`sample_rate`.
 
         Args:
             pitch: MIDI pitch for the ``cvae`` (required there); ignored by the other models, whose
                 latent holds the pitch.
+            vibrato: a pitch swing (:mod:`hummingface.vibrato`; played by the vocoder only).
         """
         features = self.decode_features(latent, pitch)
-        return self.audio(features, pitch if self.conditional else self.held_pitch(latent))
+        return self.audio(features, pitch if self.conditional else self.held_pitch(latent), vibrato)
 
     @torch.inference_mode()
     def held_pitch(self, latent: torch.Tensor) -> torch.Tensor:
@@ -163,10 +167,20 @@ class Timbre:
         pitch = self.model.read_pitch(latent.reshape(-1, self.latent_size).to(self.device)).cpu()
         return pitch[0] if latent.ndim == 1 else pitch
 
-    def audio(self, features: torch.Tensor, pitch: int | torch.Tensor | None) -> np.ndarray:
+    def audio(self, features: torch.Tensor, pitch: int | torch.Tensor | None, vibrato: Vibrato | None = None
+              ) -> np.ndarray:
         """Features ``(n_bins, frames)`` or ``(B, ...)`` of MIDI ``pitch`` -> float32 audio ``(samples,)`` or
-        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99."""
-        return self.output(features, pitch)
+        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99, swinging with ``vibrato``."""
+        return self.output(features, pitch, vibrato)
+
+    @torch.inference_mode()
+    def reconstruct(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None) -> np.ndarray:
+        """A note through the model and back: its latent (:meth:`encode`) decoded at its pitch, with the vibrato
+        measured from the recording (:func:`~hummingface.vibrato.measure_vibrato`); float32 ``(samples,)``."""
+        note = as_note(audio, sr)
+        pitch = note_pitch(note, pitch)
+        vibrato = measure_vibrato(note, SAMPLE_RATE, pitch)
+        return self.decode(self.encode(note, SAMPLE_RATE, pitch), pitch, vibrato)
 
     # -- sampling, sliders and paths -------------------------------------------------------------------
 

@@ -66,7 +66,9 @@ Measurements that chose this (2-core shared CPU machine):
   each note's time-pooled features predicts the vibrato of the 634 validation notes (other GM programs) from
   the cvae's reconstructions no better than a constant (mean error 2.97 against 2.90 cents; 2.59 from the
   true features). So the f0 deviation, taught on the tracked f0, follows a sample's detune but stays steady
-  within a note: notes play without vibrato.
+  within a note, and vibrato is a control of its own (:mod:`hummingface.vibrato`): :meth:`Vocoder.decode` bends
+  the f0 by it, and the partials, read from the features at their moving frequencies, swing through a fixed
+  spectral envelope.
 - **Wavetable vs. exact sines** (1/k harmonics, table 2048; ``tests/test_vocoder.py`` checks it): SNR
   44.5 dB at MIDI 24, 53 dB at MIDI 36, 71 dB at MIDI 60.
 """
@@ -85,6 +87,7 @@ from torch.nn import functional as F
 from hummingface.audio import peak_limit
 from hummingface.dsp import LogCompression, SpectrogramConfig
 from hummingface.hub import Pretrained
+from hummingface.vibrato import Vibrato
 
 # ln(harmonic amplitude) - ln(mel magnitude) of a resolved partial in the features (a sine of amplitude 0.1
 # at 110 Hz - 1 kHz reads -2.34 .. -2.39; wide high bands hold several partials and read higher).
@@ -297,17 +300,19 @@ class Vocoder(Pretrained):
         }
 
     def forward(self, features: torch.Tensor, pitch: torch.Tensor, f0: torch.Tensor | None = None, start: int = 0,
-                length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                length: int | None = None, bend: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Features ``(B, n_mels, T)`` + ``(B,)`` MIDI pitch -> audio ``(B, samples)`` (fresh noise when training)
         and the predicted f0 deviation ``(B, T)`` in semitones.
 
-        Training passes the note's tracked ``f0`` ``(B, T)`` Hz to drive the oscillator instead of the
-        prediction, and renders only samples ``start .. start + length`` (see :meth:`render`).
+        ``bend`` ``(T,)`` or ``(B, T)`` cents moves the f0 on top of the deviation (a vibrato). Training passes
+        the note's tracked ``f0`` ``(B, T)`` Hz to drive the oscillator instead of the prediction, and renders
+        only samples ``start .. start + length`` (see :meth:`render`).
         """
         pitch = torch.as_tensor(pitch, device=features.device).reshape(-1).expand(features.shape[0]).float()
         curves = self.control_curves(features, pitch)
         if f0 is None:
-            f0 = midi_to_hz(pitch)[:, None] * 2.0 ** (curves["deviation"] / 12.0)
+            cents = 100.0 * curves["deviation"] + (0.0 if bend is None else bend.to(features.device))
+            f0 = midi_to_hz(pitch)[:, None] * 2.0 ** (cents / 1200.0)
         return self.render(curves, f0, start, length), curves["deviation"]
 
     def render(self, curves: dict[str, torch.Tensor], f0: torch.Tensor, start: int = 0,
@@ -414,11 +419,15 @@ class Vocoder(Pretrained):
                            length=length)
 
     @torch.inference_mode()
-    def decode(self, features: torch.Tensor, pitch: torch.Tensor | float) -> np.ndarray:
+    def decode(self, features: torch.Tensor, pitch: torch.Tensor | float, vibrato: Vibrato | None = None
+               ) -> np.ndarray:
         """Features ``(n_mels, T)`` or ``(B, n_mels, T)`` -> float32 audio ``(samples,)`` or ``(B, samples)``,
-        each note peak-limited to 0.99."""
+        each note peak-limited to 0.99, with ``vibrato`` (the same for every note) swinging its pitch."""
         single = features.ndim == 2
         features = features.reshape(-1, *features.shape[-2:]).to(self.noise_window.device).float()
         pitch = torch.as_tensor(pitch, dtype=torch.float32, device=features.device).reshape(-1)
-        audio = peak_limit(self(features, pitch.expand(features.shape[0]))[0].float().cpu().numpy())
+        bend = None
+        if vibrato is not None and vibrato.depth_cents > 0:
+            bend = vibrato.cents(torch.arange(features.shape[-1], device=features.device) / self.config.frame_rate)
+        audio = peak_limit(self(features, pitch.expand(features.shape[0]), bend=bend)[0].float().cpu().numpy())
         return audio[0] if single else audio
