@@ -104,6 +104,24 @@ def test_voices_are_stolen_beyond_the_polyphony(instrument):
     assert render_notes(notes, instrument, RenderConfig(polyphony=4)).shape[0] == 2
 
 
+@pytest.mark.parametrize("first_end", [0.45, 1.0], ids=["released", "held"])
+def test_a_re_struck_key_releases_the_old_voice_without_a_dip(instrument, first_end):
+    """The samples' attacks rise over 20 ms: an old voice cut under one made the mix dip at the new note."""
+    notes = [Note(0.0, first_end, 60, 100), Note(0.5, 1.0, 60, 100)]
+    mono = render_notes(notes, instrument, RenderConfig()).mean(axis=0)
+    alone = render_notes(notes[1:], instrument, RenderConfig()).mean(axis=0)
+
+    def level(audio, t0, t1):
+        return 10 * np.log10(np.mean(audio[int(t0 * SR) : int(t1 * SR)] ** 2) + 1e-20)
+
+    before = level(mono, 0.46, 0.5)
+    for t in np.arange(0.5, 0.53, 0.005):  # 5-ms steps through the new note's attack
+        assert level(mono, t, t + 0.005) > before - 3
+    old = mono[: len(alone)] - alone[: len(mono)]  # the old voice alone (the limiter does not act here)
+    assert level(old, 0.55, 0.6) > before - 12  # it rings on through its release ...
+    assert level(old, 0.81, 0.85) < before - 60  # ... and is gone 0.3 s after the new note
+
+
 def test_the_multisample_is_rendered_once_not_per_note(song):
     source = HarmonicSource()
     melody = build_multisample(source, MultisampleConfig(pitches=(45, 75), step=3))

@@ -6,9 +6,11 @@ re-pitching and the model-rate -> 44.1 kHz conversion cost one high-quality resa
 called per note: the multisample is rendered once). A held note loops its sample's sustain loop as long as
 needed and, at note-off, finishes the loop pass and plays on through the sample's own release, under a
 ``release_s`` fade; a one-shot rings to its end. Velocity is gain ``(v / 127)**2`` (SFZ's ``amp_veltrack``
-100); keys are panned gently across the stereo field. A repeated key fades the old voice out, and beyond
-``polyphony`` voices the oldest is stolen (faded) -- then a look-ahead peak limiter on the mix, never any
-per-note normalisation.
+100); keys are panned gently across the stereo field. A repeated key releases the old voice (as FluidSynth
+does: a held one starts its release, a released one rings on through it) rather than cutting it: the notes'
+attacks rise over tens of ms, and an old voice faded out under one made the mix dip where the new note
+starts. Beyond ``polyphony`` voices the oldest is stolen (faded) -- then a look-ahead peak limiter on the
+mix, never any per-note normalisation.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class RenderConfig:
     Attributes:
         sample_rate: output rate (Hz).
         polyphony: most voices at once; a new note beyond it steals the oldest.
-        fade_s: fade of a stolen or re-struck voice (s).
+        fade_s: fade of a stolen voice (s).
         gain: master gain before the limiter (samples are at -20 dBFS RMS, so a few voices fit).
         ceiling: the limiter's peak ceiling (linear; 0.89 = -1 dBFS).
         lookahead_s: how far ahead the limiter sees a peak coming (s).
@@ -47,32 +49,41 @@ class RenderConfig:
 
 @dataclasses.dataclass
 class Voice:
-    """A scheduled note: the sample, the note, and when it stops sounding (s; ``cut`` when it is faded early)."""
+    """A scheduled note: the sample, the note, and when it stops sounding (s; ``cut`` when it is stolen).
+
+    ``release`` is when its ``release_s`` fade starts (s): note-off for a looped sample, ``None`` for a
+    one-shot that rings to its end, or earlier when the key is struck again.
+    """
 
     note: Note
     sample: Sample
     end: float
+    release: float | None = None
     cut: float | None = None
 
 
 def schedule(notes: list[Note], instrument: Multisample, config: RenderConfig) -> list[Voice]:
-    """One voice per note, with the re-struck and stolen ones marked ``cut`` (notes sorted by start)."""
+    """One voice per note, the re-struck ones released and the stolen ones marked ``cut`` (notes sorted by
+    start)."""
     voices: list[Voice] = []
     active: list[Voice] = []
     for note in notes:
         sample = instrument.nearest(note.pitch, note.velocity)
         if sample.loop is not None:
+            release = note.end
             end = note.end + instrument.release_s
         else:
+            release = None
             end = note.start + len(sample.audio) / (instrument.sample_rate * _ratio(note.pitch, sample))
         active = [v for v in active if (v.cut if v.cut is not None else v.end) > note.start]
         for voice in active:
-            if voice.note.pitch == note.pitch:
-                voice.cut = note.start
+            if voice.note.pitch == note.pitch and (voice.release is None or voice.release > note.start):
+                voice.release = note.start
+                voice.end = min(voice.end, note.start + instrument.release_s)
         playing = [v for v in active if v.cut is None]
         if len(playing) >= config.polyphony:
             min(playing, key=lambda v: v.note.start).cut = note.start
-        voice = Voice(note, sample, end)
+        voice = Voice(note, sample, end, release)
         voices.append(voice)
         active.append(voice)
     return voices
@@ -91,7 +102,7 @@ def voice_audio(voice: Voice, instrument: Multisample, config: RenderConfig) -> 
     x = sample.audio
     if sample.loop is not None:
         loop = sample.loop
-        held = int((note.end - note.start) * rate)
+        held = int((voice.release - note.start) * rate)
         passes = max(0, int(np.ceil((held - loop.end - 1) / loop.length)))
         body = x[loop.start : loop.end + 1]
         x = np.concatenate([x[: loop.end + 1], np.tile(body, passes), x[loop.end + 1 :]])
@@ -100,8 +111,9 @@ def voice_audio(voice: Voice, instrument: Multisample, config: RenderConfig) -> 
     out = resample(stream, rate, config.sample_rate)
     out = out[: round((stop - note.start) * config.sample_rate)]
     envelope = np.ones(len(out), dtype=np.float32)
-    if sample.loop is not None:
-        _fade_from(envelope, (note.end - note.start) * config.sample_rate, instrument.release_s * config.sample_rate)
+    if voice.release is not None:
+        _fade_from(envelope, (voice.release - note.start) * config.sample_rate,
+                   instrument.release_s * config.sample_rate)
     if voice.cut is not None:
         _fade_from(envelope, (voice.cut - note.start) * config.sample_rate, config.fade_s * config.sample_rate)
     return out * envelope * (note.velocity / 127) ** 2
