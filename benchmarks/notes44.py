@@ -78,7 +78,6 @@ VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
-GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato")
 
 
@@ -289,25 +288,30 @@ def path_smoothness(timbre: Timbre, vocoder: Vocoder, notes, pairs: int, seed: i
             for name, v in ratios.items()}
 
 
-def spectrogram_grid(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
-    """One row per (label, audio by column), columns :data:`GRID_COLUMNS`; dB relative to the row's real note."""
+GRID_TITLES = {"real": "real (44.1 kHz)", "cvae44": "cvae -> vocoder", "cvae16": "cvae 16 kHz (today)",
+               "gan44": "gan sample -> vocoder"}
+
+
+def spectrogram_grid(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path,
+                     titles: dict[str, str] = GRID_TITLES, max_hz: float = RATE / 2, n_fft: int = 2048) -> None:
+    """One row per (label, audio by column), one column per entry of ``titles``, 0 - ``max_hz``; dB relative to
+    the row's real note."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    titles = {"real": "real (44.1 kHz)", "cvae44": "cvae -> vocoder", "cvae16": "cvae 16 kHz (today)",
-              "gan44": "gan sample -> vocoder"}
-    figure, axes = plt.subplots(len(rows), len(GRID_COLUMNS), figsize=(3.2 * len(GRID_COLUMNS), 1.5 * len(rows)),
+    figure, axes = plt.subplots(len(rows), len(titles), figsize=(3.2 * len(titles), 1.5 * len(rows)),
                                 squeeze=False, constrained_layout=True)
+    bins = int(max_hz / RATE * n_fft) + 1
     for row, (label, audio) in enumerate(rows):
-        reference = np.abs(librosa.stft(audio["real"], n_fft=2048, hop_length=512)).max()
-        for col, name in enumerate(GRID_COLUMNS):
-            spec = np.abs(librosa.stft(audio[name], n_fft=2048, hop_length=512))
+        reference = np.abs(librosa.stft(audio["real"], n_fft=n_fft, hop_length=n_fft // 4)).max()
+        for col, name in enumerate(titles):
+            spec = np.abs(librosa.stft(audio[name], n_fft=n_fft, hop_length=n_fft // 4))[:bins]
             db = librosa.amplitude_to_db(spec, ref=reference, top_db=None)
             axis = axes[row, col]
             axis.imshow(db, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma",
-                        extent=(0, len(audio[name]) / RATE, 0, RATE / 2000))
+                        extent=(0, len(audio[name]) / RATE, 0, max_hz / 1000))
             axis.tick_params(labelsize=6)
             if row == 0:
                 axis.set_title(titles[name], fontsize=8)
@@ -451,16 +455,19 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
     timbre = Timbre.from_folder(args.timbre, device="cpu")
     families = [FAMILIES.index(f) for f in VIBRATO_FAMILIES]
     candidates = notes.subset(np.nonzero(np.isin(notes.family, families))[0])
-    rows = []
+    rows, grid = [], {}
     for i, (real, note) in enumerate(real_notes(Path(args.data), candidates)):
         if (note["real_depth_cents"] or 0) < MIN_VIBRATO_CENTS:
             continue
         pitch = note["pitch"]
         reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch)
         vibrato = recorded_vibrato(real, pitch)
-        depths = {name: pitch_and_depth(vocoder.decode(reconstruction, pitch, played))[1]
-                  for name, played in (("cvae44", vibrato), ("cvae44_no_vibrato", None))}
+        audio = {name: vocoder.decode(reconstruction, pitch, played)
+                 for name, played in (("cvae44", vibrato), ("cvae44_no_vibrato", None))}
+        depths = {name: pitch_and_depth(played)[1] for name, played in audio.items()}
         rows.append({**note, **{f"{name}_depth_cents": depth for name, depth in depths.items()}})
+        if note["family"] not in grid and vibrato.depth_cents > 0:
+            grid[note["family"]] = (f"{note['family']} {pitch}", {"real": real, **audio})
         print(f"{note['note']}: real {note['real_depth_cents']:.1f} cents, measured "
               f"{vibrato.depth_cents:.1f} cents at {vibrato.rate_hz:.2f} Hz, reconstruction "
               f"{depths['cvae44'] or float('nan'):.1f}", flush=True)
@@ -471,6 +478,10 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
         return {"notes": len(values), "depth_ratio_median": float(np.median(values)) if values else None,
                 "within_30pct": float(np.mean([abs(v - 1) <= 0.3 for v in values])) if values else None}
 
+    titles = {"real": "real", "cvae44_no_vibrato": "cvae -> vocoder, no vibrato",
+              "cvae44": "... with the measured vibrato"}
+    spectrogram_grid(list(grid.values()), Path(args.vibrato_png), titles, max_hz=3000.0, n_fft=8192)
+    print(f"wrote {args.vibrato_png}")
     return {
         "scanned_notes": len(candidates), "notes_with_vibrato": len(rows),
         "measured_as_none": sum(r["measured_vibrato"]["depth_cents"] == 0 for r in rows),
@@ -516,6 +527,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/benchmarks/notes44.json")
     parser.add_argument("--png", default="docs/notes44-grid.png")
+    parser.add_argument("--vibrato-png", default="docs/notes44-vibrato.png",
+                        help="--sections vibrato: real vs reconstruction without / with the vibrato, 0-3 kHz")
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
                         help="cvae (the cvae and gan in full), models (the --models), vibrato (every test note with "
                              "vibrato), or several: cvae,models")
