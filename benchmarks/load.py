@@ -16,12 +16,12 @@ Starts ``app.py`` as a child process on 127.0.0.1 (shipped weights, or ``$HUMMIN
    44.1 kHz WAV and upsamples it with the model, again and again.
 
 Every call's latency and outcome is kept (per endpoint p50/p95, errors; ``/design`` split by whether an
-upsample was running), and every 5 s the server's resident memory (its whole process tree) and the size
-of its temporary folders. Before the server stops (Gradio then wipes what it knows of), the files left in its
-cache are listed by where they lie and their extension, with their size and age (``leftovers``).
-``--keep-cache DIR`` keeps the app's temporary folders and its log (``DIR/server.log``) in ``DIR`` to look at
-afterwards. Output: JSON (``--out``) and a summary on stdout. Everything stops by itself at the end, or after
-``--minutes`` + 5 minutes whatever happens; loopback only.
+upsample was running), and every 5 s the server's resident memory (its whole process tree), the size of its
+temporary folders and the age of the oldest file in Gradio's cache. Before the server stops (Gradio then wipes
+what it knows of), the files left in its cache are listed by where they lie and their extension, with their
+size and age (``leftovers``). ``--keep-cache DIR`` keeps the app's temporary folders and its log
+(``DIR/.../server.log``) to look at afterwards. Output: JSON (``--out``) and a summary on stdout. Everything
+stops by itself at the end, or after ``--minutes`` + 5 minutes whatever happens; loopback only.
 """
 
 from __future__ import annotations
@@ -69,18 +69,22 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def folder_mb(folder: Path) -> float:
-    size = 0
+def folder_usage(folder: Path) -> tuple[float, float]:
+    """Size of the files under ``folder`` (MB) and the age of the oldest one (s, since it was last written)."""
+    size, oldest, now = 0, 0.0, time.time()
     for path in folder.rglob("*"):
         try:
-            size += path.stat().st_size if path.is_file() else 0
+            if path.is_file():
+                stat = path.stat()
+                size, oldest = size + stat.st_size, max(oldest, now - stat.st_mtime)
         except OSError:
             continue
-    return size / 1e6
+    return size / 1e6, oldest
 
 
 def leftovers(folder: Path) -> list[dict]:
-    """Files under ``folder`` grouped by where they lie and their extension: count, MB, oldest and newest age (s).
+    """Files under ``folder`` grouped by where they lie and their extension: count, MB, oldest and newest age (s,
+    since last written).
 
     Where: the first folder under ``folder`` when it has a name (the studio's ``upsampled``, ``instruments``,
     ``rendered``), else ``<hash>`` (Gradio's content-addressed folders of uploads and returned files).
@@ -95,7 +99,7 @@ def leftovers(folder: Path) -> list[dict]:
             continue
         top = path.relative_to(folder).parts[0]
         where = "<hash>" if len(top) >= 32 and all(c in "0123456789abcdef" for c in top) else top
-        groups[where, "".join(path.suffixes[-1:]) or path.name[:8]].append((stat.st_size, now - stat.st_ctime))
+        groups[where, "".join(path.suffixes[-1:]) or path.name[:8]].append((stat.st_size, now - stat.st_mtime))
     return [{"where": where, "extension": extension, "files": len(rows),
              "mb": round(sum(r[0] for r in rows) / 1e6, 1), "oldest_s": round(max(r[1] for r in rows)),
              "newest_s": round(min(r[1] for r in rows))}
@@ -264,9 +268,10 @@ def main() -> None:
 
             def monitor() -> None:
                 while not stop.wait(5.0):
+                    cache_mb, oldest_s = folder_usage(cache)
                     timeline.append({"t_s": round(time.monotonic() - began, 1), "rss_mb": tree_rss_mb(server.pid),
-                                     "gradio_cache_mb": folder_mb(cache), "other_tmp_mb": folder_mb(tmp),
-                                     "upsampling": recorder.upsampling.is_set()})
+                                     "gradio_cache_mb": cache_mb, "gradio_cache_oldest_s": round(oldest_s),
+                                     "other_tmp_mb": folder_usage(tmp)[0], "upsampling": recorder.upsampling.is_set()})
 
             threads = [threading.Thread(target=monitor, daemon=True)]
             threads += [threading.Thread(target=user, args=(url, recorder, stop, i), daemon=True)
@@ -308,7 +313,7 @@ def main() -> None:
             for key in ("rss_mb", "gradio_cache_mb", "other_tmp_mb")
         },
         "peak": {key: max((row[key] for row in timeline), default=None)
-                 for key in ("rss_mb", "gradio_cache_mb", "other_tmp_mb")},
+                 for key in ("rss_mb", "gradio_cache_mb", "gradio_cache_oldest_s", "other_tmp_mb")},
         "leftovers": left,
         "timeline": timeline,
     }
