@@ -34,8 +34,8 @@ from hummingface.instruments.source import Design  # noqa: E402
 from hummingface.latent import MAX_SLIDERS  # noqa: E402
 from hummingface.studio import PRESET_DIR, Studio, note_name, sweep_every  # noqa: E402
 
-# Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
-# minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
+# Files in Gradio's cache (notes, pictures, uploads, upsampled WAVs) are deleted once they are this old; every
+# minute the app sweeps it. Long enough to play and download a result, short enough that disk use stays flat.
 CACHE_MINUTES = float(os.environ.get("HUMMINGFACE_CACHE_MINUTES", "10"))
 WEB = Path(hummingface.__file__).resolve().parent / "web"  # the keyboard's HTML, CSS and JS
 

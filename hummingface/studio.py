@@ -110,7 +110,8 @@ class Studio:
         notes_dir: the note corpus root, where the Explorer finds original notes (else it re-renders them).
         keep_seconds: how long the files it writes under an ``out_dir`` (upsamples, exports, renders) are kept:
             each new one first deletes the older ones. Gradio's ``delete_cache`` removes only the files Gradio
-            wrote itself, so without this they piled up in its cache (+700 MB in a 4-minute load test).
+            wrote itself, so without this they piled up in its cache (+700 MB in a 4-minute load test). The app
+            sweeps its whole cache with the same age (:func:`sweep_every`).
     """
 
     def __init__(
