@@ -32,11 +32,11 @@ from hummingface.errors import UserError  # noqa: E402
 from hummingface.instruments.export import FORMATS  # noqa: E402
 from hummingface.instruments.source import Design  # noqa: E402
 from hummingface.latent import MAX_SLIDERS  # noqa: E402
-from hummingface.studio import PRESET_DIR, Studio, note_name  # noqa: E402
+from hummingface.studio import PRESET_DIR, Studio, note_name, sweep_every  # noqa: E402
 from hummingface.vibrato import MEASURED_RATES_HZ, Vibrato  # noqa: E402
 
-# Gradio deletes the files it served (notes, pictures, uploads, upsampled WAVs) once they are this old; every
-# minute it looks. Long enough to play and download a result, short enough that disk use stays flat.
+# Files in Gradio's cache (notes, pictures, uploads, upsampled WAVs) are deleted once they are this old; every
+# minute the app sweeps it. Long enough to play and download a result, short enough that disk use stays flat.
 CACHE_MINUTES = float(os.environ.get("HUMMINGFACE_CACHE_MINUTES", "10"))
 WEB = Path(hummingface.__file__).resolve().parent / "web"  # the keyboard's HTML, CSS and JS
 
@@ -539,6 +539,8 @@ def main() -> None:
         print(f"HummingFace cannot start: {error}", file=sys.stderr)
         sys.exit(2)
     demo = build_app(studio)
+    # Gradio's own pass (delete_cache) stops for good under load; this one sweeps the whole cache folder.
+    sweep_every(demo.GRADIO_CACHE, studio.keep_seconds, every_seconds=60, tracked=demo.temp_file_sets)
     demo.queue(default_concurrency_limit=2).launch(max_file_size=MAX_FILE_SIZE)
 
 

@@ -1,7 +1,7 @@
 """Load and soak test of the app on loopback: many users at once while one of them upsamples a long file.
 
     python benchmarks/load.py [--users 4] [--minutes 3] [--alone-seconds 45] [--upsample-minutes 10]
-                              [--cache-minutes 1] [--out docs/benchmarks/load.json]
+                              [--cache-minutes 1] [--out docs/benchmarks/load.json] [--keep-cache DIR]
 
 Starts ``app.py`` as a child process on 127.0.0.1 (shipped weights, or ``$HUMMINGFACE_WEIGHTS``) with its own
 ``TMPDIR`` and ``GRADIO_TEMP_DIR``, so every temporary file it makes is counted, then drives it through
@@ -16,14 +16,19 @@ Starts ``app.py`` as a child process on 127.0.0.1 (shipped weights, or ``$HUMMIN
    44.1 kHz WAV and upsamples it with the model, again and again.
 
 Every call's latency and outcome is kept (per endpoint p50/p95, errors; ``/design`` split by whether an
-upsample was running), and every 5 s the server's resident memory (its whole process tree) and the size
-of its temporary folders. Output: JSON (``--out``) and a summary on stdout. Everything stops by itself at
-the end, or after ``--minutes`` + 5 minutes whatever happens; loopback only.
+upsample was running), and every 5 s the server's resident memory (its whole process tree), the size of its
+temporary folders and the age of the oldest file in Gradio's cache. Before the server stops (Gradio then wipes
+what it knows of), the files left in its cache are listed by where they lie and their extension, with their
+size and age (``leftovers``). ``--keep-cache DIR`` keeps the app's temporary folders and its log
+(``DIR/.../server.log``) to look at afterwards. Output: JSON (``--out``) and a summary on stdout. Everything
+stops by itself at the end, or after ``--minutes`` + 5 minutes whatever happens; loopback only.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import os
 import random
@@ -64,14 +69,41 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def folder_mb(folder: Path) -> float:
-    size = 0
+def folder_usage(folder: Path) -> tuple[float, float]:
+    """Size of the files under ``folder`` (MB) and the age of the oldest one (s, since it was last written)."""
+    size, oldest, now = 0, 0.0, time.time()
     for path in folder.rglob("*"):
         try:
-            size += path.stat().st_size if path.is_file() else 0
+            if path.is_file():
+                stat = path.stat()
+                size, oldest = size + stat.st_size, max(oldest, now - stat.st_mtime)
         except OSError:
             continue
-    return size / 1e6
+    return size / 1e6, oldest
+
+
+def leftovers(folder: Path) -> list[dict]:
+    """Files under ``folder`` grouped by where they lie and their extension: count, MB, oldest and newest age (s,
+    since last written).
+
+    Where: the first folder under ``folder`` when it has a name (the studio's ``upsampled``, ``instruments``,
+    ``rendered``), else ``<hash>`` (Gradio's content-addressed folders of uploads and returned files).
+    """
+    now, groups = time.time(), collections.defaultdict(list)
+    for path in folder.rglob("*"):
+        try:
+            if not path.is_file():
+                continue
+            stat = path.stat()
+        except OSError:
+            continue
+        top = path.relative_to(folder).parts[0]
+        where = "<hash>" if len(top) >= 32 and all(c in "0123456789abcdef" for c in top) else top
+        groups[where, "".join(path.suffixes[-1:]) or path.name[:8]].append((stat.st_size, now - stat.st_mtime))
+    return [{"where": where, "extension": extension, "files": len(rows),
+             "mb": round(sum(r[0] for r in rows) / 1e6, 1), "oldest_s": round(max(r[1] for r in rows)),
+             "newest_s": round(min(r[1] for r in rows))}
+            for (where, extension), rows in sorted(groups.items(), key=lambda item: -sum(r[0] for r in item[1]))]
 
 
 def long_song(path: Path, minutes: float, rate: int = 44100) -> Path:
@@ -197,11 +229,17 @@ def main() -> None:
     parser.add_argument("--upsample-minutes", type=float, default=10.0, help="length of the upsampled file")
     parser.add_argument("--cache-minutes", type=float, default=1.0, help="the app's HUMMINGFACE_CACHE_MINUTES")
     parser.add_argument("--out", default="docs/benchmarks/load.json")
+    parser.add_argument("--keep-cache", metavar="DIR", help="keep the app's temporary folders and log here")
     args = parser.parse_args()
     if not (0 <= args.users <= 16 and 0 < args.minutes <= 30 and 0 < args.alone_seconds <= 600):
         parser.error("keep it bounded: 0-16 users, up to 30 minutes, up to 600 s alone")
 
-    with tempfile.TemporaryDirectory(prefix="hummingface-load-") as work:
+    if args.keep_cache:
+        Path(args.keep_cache).mkdir(parents=True, exist_ok=True)
+        kept = contextlib.nullcontext(tempfile.mkdtemp(prefix="hummingface-load-", dir=args.keep_cache))
+    else:
+        kept = tempfile.TemporaryDirectory(prefix="hummingface-load-")
+    with kept as work:
         work = Path(work)
         tmp, cache = work / "tmp", work / "gradio"
         tmp.mkdir()
@@ -211,8 +249,8 @@ def main() -> None:
         env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(tmp),
                "GRADIO_TEMP_DIR": str(cache), "HUMMINGFACE_CACHE_MINUTES": str(args.cache_minutes),
                "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
-        server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        log = (work / "server.log").open("w") if args.keep_cache else subprocess.DEVNULL
+        server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
         hard_stop = threading.Timer(args.minutes * 60 + args.alone_seconds + 300, server.kill)
         hard_stop.start()
         try:
@@ -230,9 +268,10 @@ def main() -> None:
 
             def monitor() -> None:
                 while not stop.wait(5.0):
+                    cache_mb, oldest_s = folder_usage(cache)
                     timeline.append({"t_s": round(time.monotonic() - began, 1), "rss_mb": tree_rss_mb(server.pid),
-                                     "gradio_cache_mb": folder_mb(cache), "other_tmp_mb": folder_mb(tmp),
-                                     "upsampling": recorder.upsampling.is_set()})
+                                     "gradio_cache_mb": cache_mb, "gradio_cache_oldest_s": round(oldest_s),
+                                     "other_tmp_mb": folder_usage(tmp)[0], "upsampling": recorder.upsampling.is_set()})
 
             threads = [threading.Thread(target=monitor, daemon=True)]
             threads += [threading.Thread(target=user, args=(url, recorder, stop, i), daemon=True)
@@ -249,6 +288,7 @@ def main() -> None:
             for thread in [*threads, heavy]:
                 thread.join(timeout=600)
             end = time.monotonic()
+            left = leftovers(cache)
         finally:
             hard_stop.cancel()
             server.terminate()
@@ -273,7 +313,8 @@ def main() -> None:
             for key in ("rss_mb", "gradio_cache_mb", "other_tmp_mb")
         },
         "peak": {key: max((row[key] for row in timeline), default=None)
-                 for key in ("rss_mb", "gradio_cache_mb", "other_tmp_mb")},
+                 for key in ("rss_mb", "gradio_cache_mb", "gradio_cache_oldest_s", "other_tmp_mb")},
+        "leftovers": left,
         "timeline": timeline,
     }
     out = ROOT / args.out
@@ -286,7 +327,9 @@ def main() -> None:
                       f"p95 {row['p95_ms']:7.0f} ms  errors {row.get('errors', 0)}")
     print(f"upsamples finished: {report['upsamples_finished']} ({report['upsample_seconds']} s)")
     print(f"growth after warm-up: {report['growth_after_warm_up']}; peak: {report['peak']}")
-    print(f"wrote {out}")
+    for row in left[:8]:
+        print(f"left in the cache: {row}")
+    print(f"wrote {out}" + (f"; the app's folders and log are in {work}" if args.keep_cache else ""))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -112,7 +113,8 @@ class Studio:
         notes_dir: the note corpus root, where the Explorer finds original notes (else it re-renders them).
         keep_seconds: how long the files it writes under an ``out_dir`` (upsamples, exports, renders) are kept:
             each new one first deletes the older ones. Gradio's ``delete_cache`` removes only the files Gradio
-            wrote itself, so without this they piled up in its cache (+700 MB in a 4-minute load test).
+            wrote itself, so without this they piled up in its cache (+700 MB in a 4-minute load test). The app
+            sweeps its whole cache with the same age (:func:`sweep_every`).
     """
 
     def __init__(
@@ -523,18 +525,73 @@ class Studio:
 
 def _fresh_folder(out_dir: str | os.PathLike, keep_seconds: float) -> Path:
     """A new, empty folder under ``out_dir`` (two users' results of the same name never overwrite each other),
-    after deleting the folders there made more than ``keep_seconds`` ago."""
-    import shutil
+    after sweeping out what was written there more than ``keep_seconds`` ago (:func:`sweep`)."""
     import tempfile
-    import time
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - keep_seconds
-    for old in out_dir.iterdir():
-        if old.is_dir() and old.stat().st_mtime < cutoff:
-            shutil.rmtree(old, ignore_errors=True)
+    sweep(out_dir, keep_seconds)
     return Path(tempfile.mkdtemp(dir=out_dir))
+
+
+def sweep(folder: str | os.PathLike, keep_seconds: float) -> set[str]:
+    """Delete every file under ``folder`` last written more than ``keep_seconds`` ago, then the folders that were
+    already that old and are left empty; returns the deleted files' paths (``folder`` resolved, then joined).
+
+    It looks at what is on disk, not at a list of what was written, so it also removes what no one kept track of:
+    Gradio's ``delete_cache`` only deletes the files in its own sets, and its scheduled pass stops for good the
+    first time a request adds a file while it runs (``RuntimeError: Set changed size during iteration``), which
+    under steady load is its first pass. A folder's age is read before its files go, so a folder just made for a
+    result about to be written is left alone. Files that vanish or cannot be removed meanwhile are skipped.
+    """
+    import time
+
+    top = os.path.realpath(folder)
+    cutoff = time.time() - keep_seconds
+    deleted: set[str] = set()
+    old_folders: list[str] = []
+    for root, _, names in os.walk(top):  # top-down: each folder is seen before anything under it is deleted
+        try:
+            if root != top and os.stat(root).st_mtime < cutoff:
+                old_folders.append(root)
+        except OSError:
+            pass
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                if os.stat(path).st_mtime < cutoff:
+                    os.remove(path)
+                    deleted.add(path)
+            except OSError:  # already gone, or not ours to remove
+                pass
+    for root in reversed(old_folders):  # the deepest first, so a parent is empty by the time it comes
+        try:
+            os.rmdir(root)
+        except OSError:  # not empty: something new is in it
+            pass
+    return deleted
+
+
+def sweep_every(folder: str | os.PathLike, keep_seconds: float, every_seconds: float,
+                tracked: Sequence[set[str]] = ()) -> threading.Event:
+    """Run :func:`sweep` on ``folder`` every ``every_seconds`` in a daemon thread; set the returned event to stop.
+
+    The app runs it on Gradio's cache, which otherwise keeps every file served once Gradio's own pass has stopped
+    (a 20-minute soak grew it by ~140 MB a minute; README, "The app"). ``tracked``: sets of paths someone keeps
+    for the files (Gradio's ``Blocks.temp_file_sets``); the deleted ones are dropped from them, as Gradio's pass
+    would, or they would grow by a path for every file ever served. ``set.difference_update`` is one step under
+    the GIL, so requests may add to them meanwhile.
+    """
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every_seconds):
+            deleted = sweep(folder, keep_seconds)
+            for paths in list(tracked):
+                paths.difference_update(deleted)
+
+    threading.Thread(target=run, name="hummingface-sweep", daemon=True).start()
+    return stop
 
 
 def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:

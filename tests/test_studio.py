@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from hummingface.errors import UserError
-from hummingface.studio import PRESET_DIR, Studio, bandwidth_hz, note_name
+from hummingface.studio import PRESET_DIR, Studio, bandwidth_hz, note_name, sweep, sweep_every
 
 EXAMPLES = PRESET_DIR.parent / "examples"
 
@@ -122,6 +122,58 @@ def test_written_results_are_deleted_after_keep_seconds(studio, tmp_path, monkey
     os.utime(first.parent, (old, old))
     third, _, _ = studio.upsample(clip, "sinc", tmp_path)
     assert not first.parent.exists() and third.is_file()
+
+
+def _backdate(path, seconds):
+    old = path.stat().st_mtime - seconds
+    os.utime(path, (old, old))
+
+
+def _gradio_like_cache(folder):
+    """Gradio's layout: one folder per content hash holding the file; its delete pass no longer tracks them."""
+    old = folder / ("a" * 64) / "audio.wav"
+    new = folder / ("b" * 64) / "audio.wav"
+    for path in (old, new):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"RIFF")
+    orphan = folder / "tmpupload"  # an upload's empty temporary file left beside the folders
+    orphan.write_bytes(b"")
+    waiting = folder / "rendered" / "tmpfresh"  # a folder made for a result about to be written
+    waiting.mkdir(parents=True)
+    for path in (old, old.parent, orphan):
+        _backdate(path, 120)
+    return old, new, orphan, waiting
+
+
+def test_sweep_deletes_old_files_no_one_tracked(tmp_path):
+    """Gradio's scheduled pass stops under load, so the app sweeps its cache by what is on disk."""
+    old, new, orphan, waiting = _gradio_like_cache(tmp_path)
+    deleted = sweep(tmp_path, keep_seconds=60)
+    assert deleted == {os.path.realpath(old), os.path.realpath(orphan)}
+    assert not old.exists() and not old.parent.exists() and not orphan.exists()
+    assert new.is_file() and waiting.is_dir() and tmp_path.is_dir()
+
+
+def test_sweep_every_keeps_sweeping_and_forgets_what_it_deleted(tmp_path):
+    """Gradio's pass died once and never ran again; this one must still sweep after its first rounds, and drop
+    what it deleted from Gradio's sets of served files."""
+    old, new, _, _ = _gradio_like_cache(tmp_path)
+    served = {os.path.realpath(old), os.path.realpath(new)}
+    stop = sweep_every(tmp_path, keep_seconds=60, every_seconds=0.01, tracked=[served])
+    try:
+        for again in (True, False):  # the same old file twice: only a thread still running removes it again
+            for _ in range(1000):  # polled, not timed: at most 10 s on a busy machine
+                if not old.exists() and os.path.realpath(old) not in served:
+                    break
+                stop.wait(0.01)
+            assert not old.exists() and served == {os.path.realpath(new)} and new.is_file()
+            if again:  # in a new folder, which the thread leaves alone until it is old
+                served.add(os.path.realpath(old))
+                old.parent.mkdir()
+                old.write_bytes(b"RIFF")
+                _backdate(old, 120)
+    finally:
+        stop.set()
 
 
 def test_upsample_refuses_garbage(studio, tmp_path):
