@@ -42,6 +42,8 @@ random seed), through the vocoder and through the 16-kHz path.
 ``--sections vibrato`` scores the vibrato figure on more notes than the 40 hold: every note of the test split in
 the families above whose real depth is at least 5 cents, reconstructed by the cvae through the vocoder with the
 vibrato measured from the recording, and without (``"vibrato"`` in the JSON; no ViSQOL).
+
+``--sections speed`` measures only the decode times (``"decode_speed"``): run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
-SECTIONS = ("cvae", "models", "vibrato")
+SECTIONS = ("cvae", "models", "vibrato", "speed")
 
 
 def visqol_scorer():
@@ -530,8 +532,8 @@ def main() -> None:
     parser.add_argument("--vibrato-png", default="docs/notes44-vibrato.png",
                         help="--sections vibrato: real vs reconstruction without / with the vibrato, 0-3 kHz")
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
-                        help="cvae (the cvae and gan in full), models (the --models), vibrato (every test note with "
-                             "vibrato), or several: cvae,models")
+                        help="cvae (the cvae and gan in full, with the decode times), models (the --models), vibrato "
+                             "(every test note with vibrato), speed (the decode times alone), or several: cvae,models")
     parser.add_argument("--models", type=names((*TIMBRE_MODELS, *GENERATOR_MODELS)),
                         default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
@@ -542,6 +544,9 @@ def main() -> None:
     every = load_features(Path(args.data), "test", vocoder.config.spectrogram, range(24, 97), progress=False)
     notes = every.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(every))[: args.notes]))
     results: dict = {}
+    if "speed" in args.sections and "cvae" not in args.sections:  # the decode times alone, on an idle machine
+        results["decode_speed"] = {"threads": args.threads, **decode_ms(vocoder, Timbre.from_folder(args.timbre))}
+        print("speed", json.dumps(results["decode_speed"]))
     if "cvae" in args.sections:
         timbre = Timbre.from_folder(args.timbre, device="cpu")
         generator = NoteGenerator.from_folder(args.generator, device="cpu")
