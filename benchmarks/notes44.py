@@ -41,7 +41,9 @@ random seed), through the vocoder and through the 16-kHz path.
 
 ``--sections vibrato`` scores the vibrato figure on more notes than the 40 hold: every note of the test split in
 the families above whose real depth is at least 5 cents, reconstructed by the cvae through the vocoder with the
-vibrato measured from the recording, and without (``"vibrato"`` in the JSON; no ViSQOL).
+vibrato measured from the recording, and without (``"vibrato"`` in the JSON; no ViSQOL); the depth ratios by
+pyin as above (``systems``, ``per_family``) and by the finer YIN track (``systems_yin``, ``per_family_yin``:
+:func:`fine_depth`).
 
 ``--sections speed`` measures only the decode times (``"decode_speed"``): run it on an otherwise idle machine.
 """
@@ -72,7 +74,7 @@ from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder
 from hummingface.train.data import load_features
-from hummingface.vibrato import Vibrato, measure_vibrato
+from hummingface.vibrato import Vibrato, measure_vibrato, pitch_track
 
 RATE = 44100
 VISQOL_RATE = 48000
@@ -118,6 +120,19 @@ def pitch_and_depth(audio: np.ndarray) -> tuple[float | None, float | None]:
     cents = 100 * track[window]
     trend = np.polyval(np.polyfit(times[window], cents, 1), times[window])
     return float(np.median(track[voiced])), float(np.std(cents - trend))
+
+
+def fine_depth(audio: np.ndarray, pitch: int) -> float | None:
+    """The f0 modulation depth of a 44.1-kHz note (cents, over 0.5-2.5 s, straight trend removed) from the YIN
+    track the vibrato is measured with (:func:`hummingface.vibrato.pitch_track`), not pyin: pyin's states are
+    10 cents apart, too coarse for the ~8 cents of a FluidR3 string's vibrato (it reads 5-7.5 cents on the
+    vocoder's notes that YIN, and the sine they were played with, put at 8.5)."""
+    seconds, cents = pitch_track(audio, RATE, pitch)
+    keep = (seconds >= 0.5) & (seconds <= 2.5)
+    if keep.sum() < 20:
+        return None
+    t, cents = seconds[keep], cents[keep]
+    return float(np.std(cents - np.polyval(np.polyfit(t, cents, 1), t)))
 
 
 def in_tune(audio: np.ndarray, pitch: int) -> bool:
@@ -467,16 +482,19 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
         audio = {name: vocoder.decode(reconstruction, pitch, played)
                  for name, played in (("cvae44", vibrato), ("cvae44_no_vibrato", None))}
         depths = {name: pitch_and_depth(played)[1] for name, played in audio.items()}
-        rows.append({**note, **{f"{name}_depth_cents": depth for name, depth in depths.items()}})
+        fine = {name: fine_depth(played, pitch) for name, played in {"real": real, **audio}.items()}
+        rows.append({**note, **{f"{name}_depth_cents": depth for name, depth in depths.items()},
+                     **{f"{name}_fine_depth_cents": depth for name, depth in fine.items()}})
         if note["family"] not in grid and vibrato.depth_cents > 0:
             grid[note["family"]] = (f"{note['family']} {pitch}", {"real": real, **audio})
-        print(f"{note['note']}: real {note['real_depth_cents']:.1f} cents, measured "
-              f"{vibrato.depth_cents:.1f} cents at {vibrato.rate_hz:.2f} Hz, reconstruction "
-              f"{depths['cvae44'] or float('nan'):.1f}", flush=True)
+        print(f"{note['note']}: real {note['real_depth_cents']:.1f} cents (YIN {fine['real'] or float('nan'):.1f}), "
+              f"measured {vibrato.depth_cents:.1f} cents at {vibrato.rate_hz:.2f} Hz, reconstruction "
+              f"{depths['cvae44'] or float('nan'):.1f} (YIN {fine['cvae44'] or float('nan'):.1f})", flush=True)
 
-    def ratios(name: str, family: str | None = None) -> dict:
-        chosen = [r for r in rows if family in (None, r["family"])]
-        values = [(r[f"{name}_depth_cents"] or 0.0) / r["real_depth_cents"] for r in chosen]
+    def ratios(name: str, family: str | None = None, measure: str = "depth_cents") -> dict:
+        """Depth over the real note's, by pyin (``depth_cents``) or YIN (``fine_depth_cents``)."""
+        chosen = [r for r in rows if family in (None, r["family"]) and r[f"real_{measure}"]]
+        values = [(r[f"{name}_{measure}"] or 0.0) / r[f"real_{measure}"] for r in chosen]
         return {"notes": len(values), "depth_ratio_median": float(np.median(values)) if values else None,
                 "within_30pct": float(np.mean([abs(v - 1) <= 0.3 for v in values])) if values else None}
 
@@ -489,6 +507,8 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
         "measured_as_none": sum(r["measured_vibrato"]["depth_cents"] == 0 for r in rows),
         "systems": {name: ratios(name) for name in ("cvae44", "cvae44_no_vibrato")},
         "per_family": {f: ratios("cvae44", f) for f in VIBRATO_FAMILIES},
+        "systems_yin": {name: ratios(name, measure="fine_depth_cents") for name in ("cvae44", "cvae44_no_vibrato")},
+        "per_family_yin": {f: ratios("cvae44", f, "fine_depth_cents") for f in VIBRATO_FAMILIES},
         "notes": rows,
     }
 
