@@ -74,7 +74,7 @@ from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder
 from hummingface.train.data import load_features
-from hummingface.vibrato import Vibrato, measure_vibrato, pitch_track
+from hummingface.vibrato import FIT_SECONDS, Vibrato, measure_vibrato, pitch_track
 
 RATE = 44100
 VISQOL_RATE = 48000
@@ -82,6 +82,7 @@ VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
+GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato", "speed")
 
 
@@ -305,30 +306,49 @@ def path_smoothness(timbre: Timbre, vocoder: Vocoder, notes, pairs: int, seed: i
             for name, v in ratios.items()}
 
 
-GRID_TITLES = {"real": "real (44.1 kHz)", "cvae44": "cvae -> vocoder", "cvae16": "cvae 16 kHz (today)",
-               "gan44": "gan sample -> vocoder"}
-
-
-def spectrogram_grid(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path,
-                     titles: dict[str, str] = GRID_TITLES, max_hz: float = RATE / 2, n_fft: int = 2048) -> None:
-    """One row per (label, audio by column), one column per entry of ``titles``, 0 - ``max_hz``; dB relative to
-    the row's real note."""
+def pitch_plot(rows: list[tuple[str, int, dict[str, np.ndarray]]], path: Path) -> None:
+    """One panel per (label, MIDI pitch, audio by name): the YIN pitch track (cents from its median) of the real
+    note, the cvae's reconstruction without vibrato and with the vibrato measured from the real note."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(len(rows), len(titles), figsize=(3.2 * len(titles), 1.5 * len(rows)),
+    styles = {"real": ("real", "black"), "cvae44_no_vibrato": ("cvae -> vocoder, no vibrato", "tab:blue"),
+              "cvae44": ("... with the measured vibrato", "tab:orange")}
+    figure, axes = plt.subplots(len(rows), 1, figsize=(8, 1.7 * len(rows)), squeeze=False, constrained_layout=True)
+    for axis, (label, pitch, audio) in zip(axes[:, 0], rows, strict=True):
+        for name, (title, colour) in styles.items():
+            seconds, cents = pitch_track(audio[name], RATE, pitch)
+            axis.plot(seconds, cents - np.median(cents) if len(cents) else cents, color=colour, lw=1, label=title)
+        axis.set_xlim(0, FIT_SECONDS[1])
+        axis.set_ylim(-40, 40)
+        axis.set_ylabel(f"{label}\ncents", fontsize=7)
+        axis.tick_params(labelsize=6)
+    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
+    axes[-1, 0].set_xlabel("s", fontsize=7)
+    figure.savefig(path, dpi=90)
+
+
+def spectrogram_grid(rows: list[tuple[str, dict[str, np.ndarray]]], path: Path) -> None:
+    """One row per (label, audio by column), columns :data:`GRID_COLUMNS`; dB relative to the row's real note."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {"real": "real (44.1 kHz)", "cvae44": "cvae -> vocoder", "cvae16": "cvae 16 kHz (today)",
+              "gan44": "gan sample -> vocoder"}
+    figure, axes = plt.subplots(len(rows), len(GRID_COLUMNS), figsize=(3.2 * len(GRID_COLUMNS), 1.5 * len(rows)),
                                 squeeze=False, constrained_layout=True)
-    bins = int(max_hz / RATE * n_fft) + 1
     for row, (label, audio) in enumerate(rows):
-        reference = np.abs(librosa.stft(audio["real"], n_fft=n_fft, hop_length=n_fft // 4)).max()
-        for col, name in enumerate(titles):
-            spec = np.abs(librosa.stft(audio[name], n_fft=n_fft, hop_length=n_fft // 4))[:bins]
+        reference = np.abs(librosa.stft(audio["real"], n_fft=2048, hop_length=512)).max()
+        for col, name in enumerate(GRID_COLUMNS):
+            spec = np.abs(librosa.stft(audio[name], n_fft=2048, hop_length=512))
             db = librosa.amplitude_to_db(spec, ref=reference, top_db=None)
             axis = axes[row, col]
             axis.imshow(db, origin="lower", aspect="auto", vmin=-80, vmax=0, cmap="magma",
-                        extent=(0, len(audio[name]) / RATE, 0, max_hz / 1000))
+                        extent=(0, len(audio[name]) / RATE, 0, RATE / 2000))
             axis.tick_params(labelsize=6)
             if row == 0:
                 axis.set_title(titles[name], fontsize=8)
@@ -485,8 +505,8 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
         fine = {name: fine_depth(played, pitch) for name, played in {"real": real, **audio}.items()}
         rows.append({**note, **{f"{name}_depth_cents": depth for name, depth in depths.items()},
                      **{f"{name}_fine_depth_cents": depth for name, depth in fine.items()}})
-        if note["family"] not in grid and vibrato.depth_cents > 0:
-            grid[note["family"]] = (f"{note['family']} {pitch}", {"real": real, **audio})
+        if note["family"] not in grid:
+            grid[note["family"]] = (f"{note['family']} {pitch}", pitch, {"real": real, **audio})
         print(f"{note['note']}: real {note['real_depth_cents']:.1f} cents (YIN {fine['real'] or float('nan'):.1f}), "
               f"measured {vibrato.depth_cents:.1f} cents at {vibrato.rate_hz:.2f} Hz, reconstruction "
               f"{depths['cvae44'] or float('nan'):.1f} (YIN {fine['cvae44'] or float('nan'):.1f})", flush=True)
@@ -498,9 +518,7 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
         return {"notes": len(values), "depth_ratio_median": float(np.median(values)) if values else None,
                 "within_30pct": float(np.mean([abs(v - 1) <= 0.3 for v in values])) if values else None}
 
-    titles = {"real": "real", "cvae44_no_vibrato": "cvae -> vocoder, no vibrato",
-              "cvae44": "... with the measured vibrato"}
-    spectrogram_grid(list(grid.values()), Path(args.vibrato_png), titles, max_hz=3000.0, n_fft=8192)
+    pitch_plot([grid[f] for f in VIBRATO_FAMILIES if f in grid], Path(args.vibrato_png))
     print(f"wrote {args.vibrato_png}")
     return {
         "scanned_notes": len(candidates), "notes_with_vibrato": len(rows),
@@ -550,7 +568,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks/notes44.json")
     parser.add_argument("--png", default="docs/notes44-grid.png")
     parser.add_argument("--vibrato-png", default="docs/notes44-vibrato.png",
-                        help="--sections vibrato: real vs reconstruction without / with the vibrato, 0-3 kHz")
+                        help="--sections vibrato: pitch tracks of real vs reconstruction without / with the vibrato")
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
                         help="cvae (the cvae and gan in full, with the decode times), models (the --models), vibrato "
                              "(every test note with vibrato), speed (the decode times alone), or several: cvae,models")
