@@ -69,16 +69,24 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def files_under(folder: Path):
+    """``(path, os.stat_result)`` of every file under ``folder``. ``os.walk``, not ``Path.rglob``: the app's sweep
+    deletes files and folders while this walks, and rglob raises on a folder that vanished under it (which ended
+    the monitor thread of a 20-minute soak)."""
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = Path(root) / name
+            try:
+                yield path, path.stat()
+            except OSError:  # deleted meanwhile
+                continue
+
+
 def folder_usage(folder: Path) -> tuple[float, float]:
     """Size of the files under ``folder`` (MB) and the age of the oldest one (s, since it was last written)."""
     size, oldest, now = 0, 0.0, time.time()
-    for path in folder.rglob("*"):
-        try:
-            if path.is_file():
-                stat = path.stat()
-                size, oldest = size + stat.st_size, max(oldest, now - stat.st_mtime)
-        except OSError:
-            continue
+    for _, stat in files_under(folder):
+        size, oldest = size + stat.st_size, max(oldest, now - stat.st_mtime)
     return size / 1e6, oldest
 
 
@@ -90,13 +98,7 @@ def leftovers(folder: Path) -> list[dict]:
     ``rendered``), else ``<hash>`` (Gradio's content-addressed folders of uploads and returned files).
     """
     now, groups = time.time(), collections.defaultdict(list)
-    for path in folder.rglob("*"):
-        try:
-            if not path.is_file():
-                continue
-            stat = path.stat()
-        except OSError:
-            continue
+    for path, stat in files_under(folder):
         top = path.relative_to(folder).parts[0]
         where = "<hash>" if len(top) >= 32 and all(c in "0123456789abcdef" for c in top) else top
         groups[where, "".join(path.suffixes[-1:]) or path.name[:8]].append((stat.st_size, now - stat.st_mtime))
