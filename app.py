@@ -25,8 +25,8 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 import hummingface  # noqa: E402
-from hummingface.cli_args import MAX_SEED, VIBRATO_MAX_CENTS, number  # noqa: E402
-from hummingface.constants import MAX_FILE_SIZE, SLIDER_RANGE  # noqa: E402
+from hummingface.cli_args import MAX_SEED, number  # noqa: E402
+from hummingface.constants import MAX_FILE_SIZE, SLIDER_RANGE, VIBRATO_MAX_CENTS  # noqa: E402
 from hummingface.data.gm import FAMILIES  # noqa: E402
 from hummingface.errors import UserError  # noqa: E402
 from hummingface.instruments.export import FORMATS  # noqa: E402
@@ -456,8 +456,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             return studio.keyboard(generated(model, family, seed_value, depth, rate), velocity=int(velocity))
 
         gr.on([gen_audio.change, demo.load], gen_keys, [gen_model, gen_family, gen_seed, gen_velocity, *gen_vibrato],
-              gen_keyboard,
-              api_visibility="private", concurrency_id="keyboard", show_progress="hidden")
+              gen_keyboard, api_visibility="private", concurrency_id="keyboard", show_progress="hidden")
 
         @_gpu
         @_friendly
@@ -476,8 +475,8 @@ def build_app(studio: Studio) -> gr.Blocks:
         settings = [design_panel.fmt, design_panel.low, design_panel.high, design_panel.step, design_panel.name]
         # The vibrato comes last in every endpoint's inputs, so a call written without it plays none.
         design_panel.export.click(export_design, [design_model, base, *sliders, *settings, *design_vibrato],
-                                  design_panel.zipped,
-                                  api_name="export_instrument", concurrency_id="export", concurrency_limit=1)
+                                  design_panel.zipped, api_name="export_instrument", concurrency_id="export",
+                                  concurrency_limit=1)
         settings = [gen_panel.fmt, gen_panel.low, gen_panel.high, gen_panel.step, gen_panel.name]
         gen_panel.export.click(export_note, [gen_model, gen_family, gen_seed, *settings, *gen_vibrato],
                                gen_panel.zipped, api_name="export_note_instrument", concurrency_id="export",
@@ -504,8 +503,8 @@ def build_app(studio: Studio) -> gr.Blocks:
                                   design_panel.outputs, api_name="render_midi", concurrency_id="render",
                                   concurrency_limit=1)
         gen_panel.render.click(render_note, [gen_model, gen_family, gen_seed, gen_panel.midi, *gen_vibrato],
-                               gen_panel.outputs,
-                               api_name="render_note_midi", concurrency_id="render", concurrency_limit=1)
+                               gen_panel.outputs, api_name="render_note_midi", concurrency_id="render",
+                               concurrency_limit=1)
 
         @_friendly
         def do_mutate(model, base_latent, past, *values):

@@ -51,6 +51,7 @@ pyin as above (``systems``, ``per_family``) and by the finer YIN track (``system
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from functools import partial
@@ -159,18 +160,12 @@ def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int) -> tuple[tor
     return timbre.decode_features(latent, given)[0], played
 
 
-def recorded_vibrato(real: np.ndarray, pitch: int) -> Vibrato:
-    """The vibrato :meth:`Timbre.reconstruct` measures from a 44.1-kHz note ``(176400,)``: on its 16-kHz copy."""
-    return measure_vibrato(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, pitch)
-
-
 @torch.inference_mode()
-def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitch: int,
-                  real: np.ndarray) -> dict[str, np.ndarray]:
+def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitch: int, real: np.ndarray,
+                  vibrato: Vibrato) -> dict[str, np.ndarray]:
     """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz; the
-    vocoder plays the vibrato measured from the recording, as a reconstruction does."""
+    vocoder plays the ``vibrato`` measured from the recording, as a reconstruction does."""
     reconstruction, _ = reconstruct(timbre, features, pitch)
-    vibrato = recorded_vibrato(real, pitch)
     return {
         "cvae44": vocoder.decode(reconstruction, pitch, vibrato),
         "vocoder_true_mel": vocoder.decode(features, pitch, vibrato),
@@ -395,9 +390,10 @@ def real_notes(data: Path, notes) -> list[tuple[np.ndarray, dict]]:
         real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
         pitch, family = int(notes.pitch[i]), FAMILIES[int(notes.family[i])]
         real_pitch, real_depth = pitch_and_depth(real)
-        vibrato = recorded_vibrato(real, pitch)
+        # What Timbre.reconstruct measures: on the note's 16-kHz copy. Measured once; the systems play it.
+        vibrato = measure_vibrato(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, pitch)
         out.append((real, {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
-                           "measured_vibrato": {"depth_cents": vibrato.depth_cents, "rate_hz": vibrato.rate_hz},
+                           "measured_vibrato": dataclasses.asdict(vibrato),
                            "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}))
     return out
 
@@ -407,7 +403,8 @@ def cvae_section(args, timbre: Timbre, generator: NoteGenerator, vocoder: Vocode
     per_note, grid = [], {}
     for i, (real, note) in enumerate(real_notes(Path(args.data), notes)):
         pitch, family = note["pitch"], note["family"]
-        audio = systems_audio(timbre, vocoder, notes.batch(np.array([i]))["features"][0], pitch, real)
+        audio = systems_audio(timbre, vocoder, notes.batch(np.array([i]))["features"][0], pitch, real,
+                              Vibrato(**note["measured_vibrato"]))
         row = {**note, **{name: note_scores(real, estimate, pitch, score) for name, estimate in audio.items()}}
         per_note.append(row)
         if family not in grid:
@@ -443,7 +440,7 @@ def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np
     per_note = []
     for i, (real, note) in enumerate(reals):
         features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"])
-        vibrato = recorded_vibrato(real, note["pitch"])
+        vibrato = Vibrato(**note["measured_vibrato"])
         audio = {systems[0]: vocoder.decode(features, played, vibrato), systems[1]: audio16(timbre, features, played)}
         row = {**note, "played_pitch": played}
         row |= {name: note_scores(real, estimate, note["pitch"], score) for name, estimate in audio.items()}
@@ -498,7 +495,7 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
             continue
         pitch = note["pitch"]
         reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch)
-        vibrato = recorded_vibrato(real, pitch)
+        vibrato = Vibrato(**note["measured_vibrato"])
         audio = {name: vocoder.decode(reconstruction, pitch, played)
                  for name, played in (("cvae44", vibrato), ("cvae44_no_vibrato", None))}
         depths = {name: pitch_and_depth(played)[1] for name, played in audio.items()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from hummingface.constants import VIBRATO_MAX_CENTS, VIBRATO_RATES_HZ
 from hummingface.errors import UserError
 
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes at most a signed 64-bit value
@@ -63,8 +64,6 @@ def number_or_error(text: str, kind: type):
 
 
 SEED = bounded(int, 0, MAX_SEED, "a seed")
-VIBRATO_MAX_CENTS = 100.0  # a semitone either way: beyond that it is a trill, not a vibrato
-VIBRATO_RATES_HZ = (1.0, 12.0)
 
 
 def add_vibrato_arguments(parser: argparse.ArgumentParser) -> None:

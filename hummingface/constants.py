@@ -6,6 +6,8 @@ TRAIN_PITCHES = range(24, 97)  # MIDI pitches the shipped note models train on a
 SLIDER_RANGE = 4.0  # Designer sliders span this many standard deviations either side of the mean
 MAX_UPLOAD_SECONDS = 600.0  # the documented upload limit: 10 minutes of audio
 MAX_FILE_SIZE = "200mb"  # Gradio's upload cap: a 10-minute 44.1 kHz stereo WAV is 106 MB
+VIBRATO_MAX_CENTS = 100.0  # a semitone either way: beyond that it is a trill, not a vibrato
+VIBRATO_RATES_HZ = (1.0, 12.0)  # the vibrato rates a design may ask for
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 

@@ -34,7 +34,7 @@ from hummingface.errors import UserError
 from hummingface.hub import WeightsSource
 from hummingface.latent import interpolate
 from hummingface.models.note_audio import VOCODER
-from hummingface.models.timbre import Timbre, as_note, note_pitch
+from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder
 from hummingface.plots import MapView, fidelity_plot, latent_map, ring, side_by_side, spectrogram_image
 from hummingface.vibrato import Vibrato, measure_vibrato
@@ -207,10 +207,7 @@ class Studio:
         """An uploaded or preset sound -> (its latent ``(D,)``, its MIDI pitch: given, else the pyin estimate, its
         vibrato as measured)."""
         audio, sr = read_audio(sound, mono=True, max_seconds=MAX_UPLOAD_SECONDS)
-        note = as_note(audio, sr)
-        pitch = note_pitch(note, pitch)
-        vibrato = measure_vibrato(note, SAMPLE_RATE, pitch)
-        return self.timbre(model).encode(note, SAMPLE_RATE, pitch=pitch), pitch, vibrato
+        return self.timbre(model).analyse(audio, sr, pitch)
 
     def randomise(self, model: str, seed: int) -> torch.Tensor:
         """A seeded random latent ``(D,)`` from the model's latent distribution."""

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from hummingface.audio import resample
-from hummingface.cli_args import VIBRATO_MAX_CENTS, VIBRATO_RATES_HZ, number
+from hummingface.cli_args import number
+from hummingface.constants import VIBRATO_MAX_CENTS, VIBRATO_RATES_HZ
 
 FADE_IN_S = 0.3  # the swing grows in over the attack, as a player's does, so the note starts on its pitch
 FIT_SECONDS = (0.3, 3.5)  # after the attack (and the fade-in), before the end of a 4-s note

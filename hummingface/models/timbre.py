@@ -174,13 +174,18 @@ class Timbre:
         return self.output(features, pitch, vibrato)
 
     @torch.inference_mode()
-    def reconstruct(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None) -> np.ndarray:
-        """A note through the model and back: its latent (:meth:`encode`) decoded at its pitch, with the vibrato
-        measured from the recording (:func:`~hummingface.vibrato.measure_vibrato`); float32 ``(samples,)``."""
+    def analyse(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None
+                ) -> tuple[torch.Tensor, int, Vibrato]:
+        """A recorded note -> its latent ``(latent_size,)`` (:meth:`encode`), its MIDI pitch (given, else the pyin
+        estimate) and its vibrato, which the latent does not hold (:func:`~hummingface.vibrato.measure_vibrato`)."""
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        vibrato = measure_vibrato(note, SAMPLE_RATE, pitch)
-        return self.decode(self.encode(note, SAMPLE_RATE, pitch), pitch, vibrato)
+        return self.encode(note, SAMPLE_RATE, pitch), pitch, measure_vibrato(note, SAMPLE_RATE, pitch)
+
+    def reconstruct(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None) -> np.ndarray:
+        """A note through the model and back: :meth:`analyse` then :meth:`decode`; float32 ``(samples,)``."""
+        latent, pitch, vibrato = self.analyse(audio, sr, pitch)
+        return self.decode(latent, pitch, vibrato)
 
     # -- sampling, sliders and paths -------------------------------------------------------------------
 
