@@ -11,7 +11,10 @@ system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
 
 - ``cvae44``: the cvae's reconstruction (posterior mean of the note's 16-kHz features, decoded at its pitch)
   through ``--vocoder``, with the vibrato measured from the recording (:func:`hummingface.vibrato.measure_vibrato`
-  on its 16-kHz copy): what :meth:`Timbre.reconstruct` and the Designer's "Use this sound" play at 44.1 kHz;
+  on its 16-kHz copy) and at the recording's level (:meth:`Timbre.loudness_db`): what :meth:`Timbre.reconstruct`
+  and the Explorer play at 44.1 kHz;
+- ``cvae44_own_loudness``: the same at the level the latent decodes to (what the Designer's "Use this sound"
+  plays);
 - ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder with that vibrato (its ceiling);
 - ``cvae16``: the same cvae reconstruction through today's 16-kHz phase reconstruction, resampled to 44.1 kHz;
 - ``true_mel16``: the note's own features through that phase reconstruction (its ceiling);
@@ -82,7 +85,7 @@ VISQOL_RATE = 48000
 VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
-SYSTEMS = ("cvae44", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
+SYSTEMS = ("cvae44", "cvae44_own_loudness", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato", "speed")
 
@@ -150,14 +153,19 @@ def audio16(model: Timbre | NoteGenerator, features: torch.Tensor, pitch) -> np.
 
 
 @torch.inference_mode()
-def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int) -> tuple[torch.Tensor, int]:
+def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int, own_loudness: bool = False
+                ) -> tuple[torch.Tensor, int]:
     """A timbre model's reconstruction ``(n_mels, frames)`` of a note's features ``(n_mels, frames)`` of MIDI
     ``pitch``, and the pitch it plays: the posterior mean decoded at ``pitch`` (the cvae), or -- as the app
-    plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds."""
+    plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds. At the
+    note's own level, as :meth:`Timbre.reconstruct` plays it, unless ``own_loudness`` (the latent's level)."""
     given = pitch if timbre.conditional else None
     latent = timbre.encode_features(features[None], given)
     played = pitch if timbre.conditional else int(timbre.held_pitch(latent[0]))
-    return timbre.decode_features(latent, given)[0], played
+    decoded = timbre.decode_features(latent, given)[0]
+    if not own_loudness:
+        decoded = timbre.spectrogram.with_loudness(decoded, timbre.spectrogram.loudness_db(features))
+    return decoded, played
 
 
 @torch.inference_mode()
@@ -168,6 +176,8 @@ def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitc
     reconstruction, _ = reconstruct(timbre, features, pitch)
     return {
         "cvae44": vocoder.decode(reconstruction, pitch, vibrato),
+        "cvae44_own_loudness": vocoder.decode(reconstruct(timbre, features, pitch, own_loudness=True)[0], pitch,
+                                              vibrato),
         "vocoder_true_mel": vocoder.decode(features, pitch, vibrato),
         "cvae16": audio16(timbre, reconstruction, pitch),
         "true_mel16": audio16(timbre, features, pitch),

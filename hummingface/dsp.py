@@ -340,3 +340,18 @@ class NoteSpectrogram(nn.Module):
     def inverse(self, features: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """``(..., bins, frames)`` features -> ``(..., samples)`` audio."""
         return self.phase(self.to_magnitude(features), length)
+
+    def loudness_db(self, features: torch.Tensor) -> torch.Tensor:
+        """``(..., bins, frames)`` features -> ``(...)`` their level: dB of the total energy of their magnitudes.
+
+        Only differences mean anything: a note played 6 dB quieter reads 6 dB less (down to the features' floor,
+        100 dB under full scale)."""
+        log_magnitude = features * self.log.scale + self.log.offset
+        return (10 / math.log(10)) * torch.logsumexp(2 * log_magnitude.flatten(-2), dim=-1)
+
+    def with_loudness(self, features: torch.Tensor, loudness_db: torch.Tensor | float) -> torch.Tensor:
+        """``features`` ``(..., bins, frames)`` at another level: turned up or down by one gain so that
+        :meth:`loudness_db` reads ``loudness_db`` (``()`` or ``(...)``). A gain is an offset of log magnitudes."""
+        target = torch.as_tensor(loudness_db, dtype=features.dtype, device=features.device)
+        gain_db = target - self.loudness_db(features)
+        return features + (gain_db * math.log(10) / 20 / self.log.scale)[..., None, None]

@@ -376,8 +376,10 @@ class Studio:
         velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
         original, original_rate, where = self._original(note_id)
         # The latent holds no vibrato (see hummingface.vibrato): the reconstruction plays the original's, measured.
+        # Nor does it hold the level exactly: the reconstruction plays at the original's.
         vibrato = measure_vibrato(original, original_rate, pitch) if original is not None else Vibrato()
-        reconstruction = timbre.decode(latent, pitch=pitch, vibrato=vibrato)
+        loudness = timbre.loudness_db(original, original_rate) if original is not None else None
+        reconstruction = timbre.decode(latent, pitch=pitch, vibrato=vibrato, loudness_db=loudness)
         labels = (
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
             f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."

@@ -85,6 +85,19 @@ def test_log_compression_round_trip_and_range():
     torch.testing.assert_close(log.inverse(features)[1:], magnitude[1:], rtol=1e-5, atol=0)
 
 
+def test_loudness_reads_a_gain_and_sets_one():
+    spectrogram = NoteSpectrogram()
+    note = signals()["chirp"]
+    loud, quiet = spectrogram(note), spectrogram(0.25 * note)
+    # A quarter of the amplitude is 12.04 dB less energy.
+    assert float(spectrogram.loudness_db(loud) - spectrogram.loudness_db(quiet)) == pytest.approx(12.04, abs=0.05)
+    raised = spectrogram.with_loudness(quiet, spectrogram.loudness_db(loud))
+    above_floor = quiet > quiet.min() + 0.01  # the floor (-100 dB) does not move with the gain
+    torch.testing.assert_close(raised[above_floor], loud[above_floor], atol=2e-3, rtol=0)  # a gain: the same shape
+    batch = spectrogram.with_loudness(torch.stack([loud, quiet]), torch.tensor([-10.0, 5.0]))
+    torch.testing.assert_close(spectrogram.loudness_db(batch), torch.tensor([-10.0, 5.0]))
+
+
 def test_phase_gradient_finds_the_instantaneous_frequency():
     """On a steady sine the rebuilt phase advances by 2 pi f hop / sr per frame at the peak bin."""
     t = torch.arange(64000) / SR

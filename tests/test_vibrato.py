@@ -91,8 +91,9 @@ def test_a_reconstruction_swings_with_the_recording(tmp_path):
     vibrato = measure_vibrato(as_note(recording, 44100), 16000, 57)
     assert vibrato.depth_cents == pytest.approx(40.0, rel=0.15)
     reconstruction = timbre.reconstruct(recording, 44100, pitch=57)
-    assert np.allclose(reconstruction, timbre.decode(latent, 57, vibrato), atol=1e-5)
-    assert not np.allclose(reconstruction, timbre.decode(latent, 57), atol=1e-3)
+    loudness = timbre.loudness_db(recording, 44100)
+    assert np.allclose(reconstruction, timbre.decode(latent, 57, vibrato, loudness), atol=1e-5)
+    assert not np.allclose(reconstruction, timbre.decode(latent, 57, loudness_db=loudness), atol=1e-3)
 
 
 class SwingingSource(NoteSource):
