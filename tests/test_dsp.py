@@ -48,6 +48,20 @@ def test_istft_inverts_stft():
         torch.testing.assert_close(stft.inverse(stft(x), length=x.shape[-1]), x, atol=1e-5, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:The length of signal is shorter")  # torch.istft, on the padded case
+@pytest.mark.parametrize(("n_fft", "hop", "frames", "length"), [
+    (1024, 256, 251, 64000), (2048, 512, 345, 176400), (2048, 512, 40, None), (512, 128, 9, 2000), (512, 96, 30, None)])
+def test_inverse_is_torch_istft_of_any_spectrum(n_fft, hop, frames, length):
+    """Any complex spectrum, not only a consistent one: the vocoder's noise is shaped in the STFT domain."""
+    stft = STFT(n_fft, hop)
+    spec = torch.randn(2, n_fft // 2 + 1, frames, dtype=torch.complex64, requires_grad=True)
+    expected = torch.istft(spec.detach(), n_fft, hop, window=stft.window, center=True, length=length)
+    audio = stft.inverse(spec, length)
+    torch.testing.assert_close(audio, expected, atol=1e-6, rtol=1e-5)
+    audio.square().sum().backward()  # the vocoder trains through it
+    assert spec.grad is not None and spec.grad.abs().sum() > 0
+
+
 def test_batched_shapes_and_float32():
     stft = STFT(512, 128)
     x = torch.randn(2, 3, 8000)

@@ -85,7 +85,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hummingface.audio import peak_limit
-from hummingface.dsp import LogCompression, SpectrogramConfig
+from hummingface.dsp import STFT, LogCompression, SpectrogramConfig
 from hummingface.hub import Pretrained
 from hummingface.vibrato import Vibrato
 
@@ -269,7 +269,7 @@ class Vocoder(Pretrained):
                              persistent=False)
         self.register_buffer("noise_bands", band_matrix(config.n_noise, config.noise_fft // 2 + 1,
                                                         config.sample_rate, config.min_hz), persistent=False)
-        self.register_buffer("noise_window", torch.hann_window(config.noise_fft), persistent=False)
+        self.noise_stft = STFT(config.noise_fft, config.noise_hop)
         # Inference reads its noise from this fixed table (same features, same note); training shifts it at
         # random every step, so the controls cannot fit one noise pattern.
         frames = config.samples // config.noise_hop + 1
@@ -415,8 +415,7 @@ class Vocoder(Pretrained):
             noise = self.noise_table.roll(shifts, dims=(0, 1))[:, :frames]
         # Scaled so that a gain of 1 in every bin is white noise of RMS ~1 after the overlap-add.
         scale = math.sqrt(config.noise_fft / 2 / config.noise_hop) / math.sqrt(config.noise_fft)
-        return torch.istft(magnitude * noise * scale, config.noise_fft, config.noise_hop, window=self.noise_window,
-                           length=length)
+        return self.noise_stft.inverse(magnitude * noise * scale, length)
 
     @torch.inference_mode()
     def decode(self, features: torch.Tensor, pitch: torch.Tensor | float, vibrato: Vibrato | None = None
@@ -424,7 +423,7 @@ class Vocoder(Pretrained):
         """Features ``(n_mels, T)`` or ``(B, n_mels, T)`` -> float32 audio ``(samples,)`` or ``(B, samples)``,
         each note peak-limited to 0.99, with ``vibrato`` (the same for every note) swinging its pitch."""
         single = features.ndim == 2
-        features = features.reshape(-1, *features.shape[-2:]).to(self.noise_window.device).float()
+        features = features.reshape(-1, *features.shape[-2:]).to(self.noise_stft.window.device).float()
         pitch = torch.as_tensor(pitch, dtype=torch.float32, device=features.device).reshape(-1)
         bend = None
         if vibrato is not None and vibrato.depth_cents > 0:
