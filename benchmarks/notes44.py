@@ -48,6 +48,11 @@ vibrato measured from the recording, and without (``"vibrato"`` in the JSON; no 
 pyin as above (``systems``, ``per_family``) and by the finer YIN track (``systems_yin``, ``per_family_yin``:
 :func:`fine_depth`).
 
+``--sections noise`` measures the part of LSD_dB that drawn noise alone costs (``"noise_floor"``): each of the
+``--notes`` notes' true features played twice by the vocoder, with its noise table and with the table shifted, and
+the LSD_dB between the two plays (no ViSQOL). A real note's noise is another draw again, so no decoder that draws
+its noise, however right its spectra, scores much under this against the recordings.
+
 ``--sections speed`` measures only the decode times (``"decode_speed"``): run it on an otherwise idle machine.
 """
 
@@ -87,7 +92,7 @@ MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "cvae44_own_loudness", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
-SECTIONS = ("cvae", "models", "vibrato", "speed")
+SECTIONS = ("cvae", "models", "vibrato", "noise", "speed")
 
 
 def visqol_scorer():
@@ -538,6 +543,26 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
     }
 
 
+@torch.inference_mode()
+def noise_floor(vocoder: Vocoder, notes) -> dict:
+    """LSD_dB between two plays of each note's true features that differ only in their noise (module docstring),
+    mean over the notes and per family."""
+    table, rows = vocoder.noise_table, []
+    for i in range(len(notes.note_ids)):
+        features, pitch = notes.batch(np.array([i]))["features"][0], int(notes.pitch[i])
+        vocoder.noise_table = table
+        first = vocoder.decode(features, pitch)
+        vocoder.noise_table = table.roll(37, dims=1)  # the same noise 37 frames later: uncorrelated
+        second = vocoder.decode(features, pitch)
+        rows.append((FAMILIES[int(notes.family[i])], float(lsd_db(torch.from_numpy(first), torch.from_numpy(second),
+                                                                   2048, 512))))
+    vocoder.noise_table = table
+    families = sorted({family for family, _ in rows})
+    return {"notes": len(rows), "lsd_db": float(np.mean([v for _, v in rows])),
+            "per_family": {f: {"notes": sum(g == f for g, _ in rows),
+                               "lsd_db": float(np.mean([v for g, v in rows if g == f]))} for f in families}}
+
+
 def vocoder_info(folder: Path, vocoder: Vocoder) -> dict:
     """Where the vocoder came from: its folder, size and, when it has a ``metrics.json``, its training step."""
     info: dict = {"folder": str(folder), "parameters": sum(p.numel() for p in vocoder.parameters())}
@@ -578,7 +603,8 @@ def main() -> None:
                         help="--sections vibrato: pitch tracks of real vs reconstruction without / with the vibrato")
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
                         help="cvae (the cvae and gan in full, with the decode times), models (the --models), vibrato "
-                             "(every test note with vibrato), speed (the decode times alone), or several: cvae,models")
+                             "(every test note with vibrato), noise (the noise's own LSD_dB), speed (the decode times "
+                             "alone), or several: cvae,models")
     parser.add_argument("--models", type=names((*TIMBRE_MODELS, *GENERATOR_MODELS)),
                         default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
@@ -605,6 +631,9 @@ def main() -> None:
         results["models"] = models_section(args, vocoder, notes)
     if "vibrato" in args.sections:
         results["vibrato"] = vibrato_section(args, vocoder, every)
+    if "noise" in args.sections:
+        results["noise_floor"] = noise_floor(vocoder, notes)
+        print("noise floor", json.dumps(results["noise_floor"]))
     results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
