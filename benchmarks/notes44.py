@@ -10,13 +10,14 @@ On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs n
 system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
 
 - ``cvae44``: the cvae's reconstruction (posterior mean of the note's 16-kHz features, decoded at its pitch)
-  through ``--vocoder``, with the vibrato measured from the recording (:func:`hummingface.vibrato.measure_vibrato`
-  on its 16-kHz copy) and at the recording's level (:meth:`Timbre.loudness_db`): what :meth:`Timbre.reconstruct`
-  and the Explorer play at 44.1 kHz;
-- ``cvae44_own_loudness``: the same at the level the latent decodes to (what the Designer's "Use this sound"
-  plays);
-- ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder with that vibrato (its ceiling);
-- ``cvae16``: the same cvae reconstruction through today's 16-kHz phase reconstruction, resampled to 44.1 kHz;
+  played as the recording was (:mod:`hummingface.performance`: its loudness curve, measured on its 16-kHz copy,
+  and its pitch curve, which the vocoder follows): what :meth:`Timbre.reconstruct` and the Explorer play;
+- ``cvae44_latent``: the latent alone, at its own loudness, with the sine vibrato fitted to the recording
+  (:func:`hummingface.vibrato.measure_vibrato`): what the Designer's "Use this sound" plays;
+- ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder, following its pitch curve (its
+  ceiling);
+- ``cvae16``: the ``cvae44`` features (with the loudness curve) through today's 16-kHz phase reconstruction,
+  resampled to 44.1 kHz;
 - ``true_mel16``: the note's own features through that phase reconstruction (its ceiling);
 - ``bandlimited8k``: the note resampled to 16 kHz and back (the ceiling of any 16-kHz model).
 
@@ -43,8 +44,9 @@ is scored by the pitch of its notes at MIDI 36-84 as for the gan above (a random
 random seed), through the vocoder and through the 16-kHz path.
 
 ``--sections vibrato`` scores the vibrato figure on more notes than the 40 hold: every note of the test split in
-the families above whose real depth is at least 5 cents, reconstructed by the cvae through the vocoder with the
-vibrato measured from the recording, and without (``"vibrato"`` in the JSON; no ViSQOL); the depth ratios by
+the families above whose real depth is at least 5 cents, reconstructed by the cvae through the vocoder following
+the recording's pitch curve, with the sine fitted to it, and with neither (``"vibrato"`` in the JSON, per system:
+:data:`VIBRATO_SYSTEMS`; no ViSQOL); the depth ratios by
 pyin as above (``systems``, ``per_family``) and by the finer YIN track (``systems_yin``, ``per_family_yin``:
 :func:`fine_depth`).
 
@@ -82,6 +84,7 @@ from hummingface.models.generator import MODELS as GENERATOR_MODELS
 from hummingface.models.generator import NoteGenerator
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder
+from hummingface.performance import Performance, measure_performance
 from hummingface.train.data import load_features
 from hummingface.vibrato import FIT_SECONDS, Vibrato, measure_vibrato, pitch_track
 
@@ -90,9 +93,10 @@ VISQOL_RATE = 48000
 VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
-SYSTEMS = ("cvae44", "cvae44_own_loudness", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
+SYSTEMS = ("cvae44", "cvae44_latent", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato", "noise", "speed")
+VIBRATO_SYSTEMS = ("cvae44", "cvae44_sine", "cvae44_no_vibrato")
 
 
 def visqol_scorer():
@@ -158,32 +162,32 @@ def audio16(model: Timbre | NoteGenerator, features: torch.Tensor, pitch) -> np.
 
 
 @torch.inference_mode()
-def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int, own_loudness: bool = False
+def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int, performance: Performance | None
                 ) -> tuple[torch.Tensor, int]:
     """A timbre model's reconstruction ``(n_mels, frames)`` of a note's features ``(n_mels, frames)`` of MIDI
     ``pitch``, and the pitch it plays: the posterior mean decoded at ``pitch`` (the cvae), or -- as the app
-    plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds. At the
-    note's own level, as :meth:`Timbre.reconstruct` plays it, unless ``own_loudness`` (the latent's level)."""
+    plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds. With the
+    recording's loudness curve, as :meth:`Timbre.reconstruct` plays it, unless ``performance`` is ``None``."""
     given = pitch if timbre.conditional else None
     latent = timbre.encode_features(features[None], given)
     played = pitch if timbre.conditional else int(timbre.held_pitch(latent[0]))
     decoded = timbre.decode_features(latent, given)[0]
-    if not own_loudness:
-        decoded = timbre.spectrogram.with_loudness(decoded, timbre.spectrogram.loudness_db(features))
+    if performance is not None:
+        decoded = timbre.spectrogram.with_loudness(decoded, performance.loudness_db)
     return decoded, played
 
 
 @torch.inference_mode()
 def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitch: int, real: np.ndarray,
-                  vibrato: Vibrato) -> dict[str, np.ndarray]:
-    """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz; the
-    vocoder plays the ``vibrato`` measured from the recording, as a reconstruction does."""
-    reconstruction, _ = reconstruct(timbre, features, pitch)
+                  performance: Performance, vibrato: Vibrato) -> dict[str, np.ndarray]:
+    """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz: a
+    reconstruction played with the recording's ``performance`` (the vocoder follows its pitch curve), and the
+    latent alone with the sine ``vibrato`` fitted to the recording."""
+    reconstruction, _ = reconstruct(timbre, features, pitch, performance)
     return {
-        "cvae44": vocoder.decode(reconstruction, pitch, vibrato),
-        "cvae44_own_loudness": vocoder.decode(reconstruct(timbre, features, pitch, own_loudness=True)[0], pitch,
-                                              vibrato),
-        "vocoder_true_mel": vocoder.decode(features, pitch, vibrato),
+        "cvae44": vocoder.decode(reconstruction, pitch, performance),
+        "cvae44_latent": vocoder.decode(reconstruct(timbre, features, pitch, None)[0], pitch, vibrato),
+        "vocoder_true_mel": vocoder.decode(features, pitch, performance),
         "cvae16": audio16(timbre, reconstruction, pitch),
         "true_mel16": audio16(timbre, features, pitch),
         "bandlimited8k": fit_length(resample(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, RATE), len(real)),
@@ -318,14 +322,15 @@ def path_smoothness(timbre: Timbre, vocoder: Vocoder, notes, pairs: int, seed: i
 
 def pitch_plot(rows: list[tuple[str, int, dict[str, np.ndarray]]], path: Path) -> None:
     """One panel per (label, MIDI pitch, audio by name): the YIN pitch track (cents from its median) of the real
-    note, the cvae's reconstruction without vibrato and with the vibrato measured from the real note."""
+    note and the cvae's reconstructions of :data:`VIBRATO_SYSTEMS`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     styles = {"real": ("real", "black"), "cvae44_no_vibrato": ("cvae -> vocoder, no vibrato", "tab:blue"),
-              "cvae44": ("... with the measured vibrato", "tab:orange")}
+              "cvae44_sine": ("... with the fitted sine", "tab:green"),
+              "cvae44": ("... following the pitch curve", "tab:orange")}
     figure, axes = plt.subplots(len(rows), 1, figsize=(8, 1.7 * len(rows)), squeeze=False, constrained_layout=True)
     for axis, (label, pitch, audio) in zip(axes[:, 0], rows, strict=True):
         for name, (title, colour) in styles.items():
@@ -335,7 +340,7 @@ def pitch_plot(rows: list[tuple[str, int, dict[str, np.ndarray]]], path: Path) -
         axis.set_ylim(-40, 40)
         axis.set_ylabel(f"{label}\ncents", fontsize=7)
         axis.tick_params(labelsize=6)
-    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
+    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=4)
     axes[-1, 0].set_xlabel("s", fontsize=7)
     figure.savefig(path, dpi=90)
 
@@ -397,28 +402,30 @@ def system_figures(per_note: list[dict], name: str) -> tuple[dict, dict]:
     return overall, per_family
 
 
-def real_notes(data: Path, notes) -> list[tuple[np.ndarray, dict]]:
-    """Each scored note's true 44.1-kHz audio ``(176400,)`` with its row: note id, family, MIDI pitch, and the
-    real note's own pitch check and f0 modulation depth (cents)."""
-    out = []
+def real_notes(data: Path, notes) -> list[tuple[np.ndarray, Performance, dict]]:
+    """Each scored note's true 44.1-kHz audio ``(176400,)``, its performance, and its row: note id, family, MIDI
+    pitch, the sine vibrato fitted to it, and the real note's own pitch check and f0 modulation depth (cents)."""
+    out, spectrogram = [], NoteSpectrogram()
     for i, note_id in enumerate(notes.note_ids):
         real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
         pitch, family = int(notes.pitch[i]), FAMILIES[int(notes.family[i])]
         real_pitch, real_depth = pitch_and_depth(real)
-        # What Timbre.reconstruct measures: on the note's 16-kHz copy. Measured once; the systems play it.
-        vibrato = measure_vibrato(resample(real, RATE, SAMPLE_RATE), SAMPLE_RATE, pitch)
-        out.append((real, {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
-                           "measured_vibrato": dataclasses.asdict(vibrato),
-                           "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}))
+        # What Timbre.reconstruct and "Use this sound" measure: on the note's 16-kHz copy. Measured once.
+        note = resample(real, RATE, SAMPLE_RATE)
+        vibrato = measure_vibrato(note, SAMPLE_RATE, pitch)
+        out.append((real, measure_performance(note, spectrogram, pitch),
+                    {"note": note_id, "family": family, "pitch": pitch, "real_depth_cents": real_depth,
+                     "measured_vibrato": dataclasses.asdict(vibrato),
+                     "real_pitch_ok": real_pitch is not None and abs(real_pitch - pitch) <= 0.5}))
     return out
 
 
 def cvae_section(args, timbre: Timbre, generator: NoteGenerator, vocoder: Vocoder, notes, score) -> dict:
     """The cvae and gan against the 16-kHz path and the ceilings (module docstring); writes the grid ``args.png``."""
     per_note, grid = [], {}
-    for i, (real, note) in enumerate(real_notes(Path(args.data), notes)):
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes)):
         pitch, family = note["pitch"], note["family"]
-        audio = systems_audio(timbre, vocoder, notes.batch(np.array([i]))["features"][0], pitch, real,
+        audio = systems_audio(timbre, vocoder, notes.batch(np.array([i]))["features"][0], pitch, real, performance,
                               Vibrato(**note["measured_vibrato"]))
         row = {**note, **{name: note_scores(real, estimate, pitch, score) for name, estimate in audio.items()}}
         per_note.append(row)
@@ -447,16 +454,17 @@ def cvae_section(args, timbre: Timbre, generator: NoteGenerator, vocoder: Vocode
 
 
 @torch.inference_mode()
-def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np.ndarray, dict]], score) -> dict:
+def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np.ndarray, Performance, dict]],
+                   score) -> dict:
     """A timbre model's reconstructions of the scored notes through the vocoder (``<model>44``) and through
     today's 16-kHz path (``<model>16``), with the share of notes it plays at their own pitch (``held_pitch_rate``:
     1 for the cvae, which is given it) and each system's pitch pass rate on those notes."""
     systems = (f"{timbre.name}44", f"{timbre.name}16")
     per_note = []
-    for i, (real, note) in enumerate(reals):
-        features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"])
-        vibrato = Vibrato(**note["measured_vibrato"])
-        audio = {systems[0]: vocoder.decode(features, played, vibrato), systems[1]: audio16(timbre, features, played)}
+    for i, (real, performance, note) in enumerate(reals):
+        features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"], performance)
+        audio = {systems[0]: vocoder.decode(features, played, performance),
+                 systems[1]: audio16(timbre, features, played)}
         row = {**note, "played_pitch": played}
         row |= {name: note_scores(real, estimate, note["pitch"], score) for name, estimate in audio.items()}
         per_note.append(row)
@@ -479,7 +487,7 @@ def models_section(args, vocoder: Vocoder, notes) -> dict:
     reals = real_notes(Path(args.data), notes)
     score = None if args.no_visqol else visqol_scorer()
     out: dict = {"test_notes": len(reals), "real_pitch_pass_rate": float(np.mean([n["real_pitch_ok"]
-                                                                                  for _, n in reals]))}
+                                                                                  for *_, n in reals]))}
     for name in args.models:
         folder = Path(args.checkpoints) / name
         if name in GENERATOR_MODELS:
@@ -499,20 +507,21 @@ def models_section(args, vocoder: Vocoder, notes) -> dict:
 def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
     """Vibrato kept by cvae reconstructions on every test note of :data:`VIBRATO_FAMILIES` whose real f0
     modulation depth is at least :data:`MIN_VIBRATO_CENTS` (the notes "with vibrato"): each reconstruction's depth
-    over the real note's, played as :meth:`Timbre.reconstruct` does (the vibrato measured from the recording) and,
-    for comparison, without one."""
+    over the real note's, played as :meth:`Timbre.reconstruct` does (``cvae44``: following the recording's pitch
+    curve) and, for comparison, with the sine vibrato fitted to the recording (``cvae44_sine``: what "Use this
+    sound" gives the Designer) and without any (``cvae44_no_vibrato``); all three at the recording's loudness."""
     timbre = Timbre.from_folder(args.timbre, device="cpu")
     families = [FAMILIES.index(f) for f in VIBRATO_FAMILIES]
     candidates = notes.subset(np.nonzero(np.isin(notes.family, families))[0])
     rows, grid = [], {}
-    for i, (real, note) in enumerate(real_notes(Path(args.data), candidates)):
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), candidates)):
         if (note["real_depth_cents"] or 0) < MIN_VIBRATO_CENTS:
             continue
         pitch = note["pitch"]
-        reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch)
+        reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch, performance)
         vibrato = Vibrato(**note["measured_vibrato"])
-        audio = {name: vocoder.decode(reconstruction, pitch, played)
-                 for name, played in (("cvae44", vibrato), ("cvae44_no_vibrato", None))}
+        audio = {name: vocoder.decode(reconstruction, pitch, bend)
+                 for name, bend in (("cvae44", performance), ("cvae44_sine", vibrato), ("cvae44_no_vibrato", None))}
         depths = {name: pitch_and_depth(played)[1] for name, played in audio.items()}
         fine = {name: fine_depth(played, pitch) for name, played in {"real": real, **audio}.items()}
         rows.append({**note, **{f"{name}_depth_cents": depth for name, depth in depths.items()},
@@ -535,10 +544,11 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
     return {
         "scanned_notes": len(candidates), "notes_with_vibrato": len(rows),
         "measured_as_none": sum(r["measured_vibrato"]["depth_cents"] == 0 for r in rows),
-        "systems": {name: ratios(name) for name in ("cvae44", "cvae44_no_vibrato")},
-        "per_family": {f: ratios("cvae44", f) for f in VIBRATO_FAMILIES},
-        "systems_yin": {name: ratios(name, measure="fine_depth_cents") for name in ("cvae44", "cvae44_no_vibrato")},
-        "per_family_yin": {f: ratios("cvae44", f, "fine_depth_cents") for f in VIBRATO_FAMILIES},
+        "systems": {name: ratios(name) for name in VIBRATO_SYSTEMS},
+        "per_family": {name: {f: ratios(name, f) for f in VIBRATO_FAMILIES} for name in VIBRATO_SYSTEMS[:2]},
+        "systems_yin": {name: ratios(name, measure="fine_depth_cents") for name in VIBRATO_SYSTEMS},
+        "per_family_yin": {name: {f: ratios(name, f, "fine_depth_cents") for f in VIBRATO_FAMILIES}
+                           for name in VIBRATO_SYSTEMS[:2]},
         "notes": rows,
     }
 

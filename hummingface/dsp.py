@@ -314,6 +314,10 @@ def _basin_peaks(magnitude: torch.Tensor) -> torch.Tensor:
     return up
 
 
+# The most NoteSpectrogram.with_loudness turns a frame up (dB).
+MAX_GAIN_DB = 30.0
+
+
 @dataclasses.dataclass(frozen=True)
 class SpectrogramConfig:
     """The shared note representation: normalised log-magnitude (mel or linear) of a 16-kHz STFT.
@@ -372,16 +376,17 @@ class NoteSpectrogram(nn.Module):
         return self.phase(self.to_magnitude(features), length)
 
     def loudness_db(self, features: torch.Tensor) -> torch.Tensor:
-        """``(..., bins, frames)`` features -> ``(...)`` their level: dB of the total energy of their magnitudes.
+        """``(..., bins, frames)`` features -> ``(..., frames)`` each frame's level: dB of its magnitudes' energy.
 
-        Only differences mean anything: a note played 6 dB quieter reads 6 dB less (down to the features' floor,
-        100 dB under full scale)."""
+        Only differences mean anything: a note played 6 dB quieter reads 6 dB less in every frame (down to the
+        features' floor, 100 dB under full scale)."""
         log_magnitude = features * self.log.scale + self.log.offset
-        return (10 / math.log(10)) * torch.logsumexp(2 * log_magnitude.flatten(-2), dim=-1)
+        return (10 / math.log(10)) * torch.logsumexp(2 * log_magnitude, dim=-2)
 
-    def with_loudness(self, features: torch.Tensor, loudness_db: torch.Tensor | float) -> torch.Tensor:
-        """``features`` ``(..., bins, frames)`` at another level: turned up or down by one gain so that
-        :meth:`loudness_db` reads ``loudness_db`` (``()`` or ``(...)``). A gain is an offset of log magnitudes."""
+    def with_loudness(self, features: torch.Tensor, loudness_db: torch.Tensor) -> torch.Tensor:
+        """``features`` ``(..., bins, frames)`` turned up or down frame by frame so that :meth:`loudness_db` reads
+        ``loudness_db`` ``(..., frames)`` -- up by at most :data:`MAX_GAIN_DB`: a frame left near the floor holds no
+        spectrum worth raising. A gain is an offset of log magnitudes, so each frame keeps its spectral shape."""
         target = torch.as_tensor(loudness_db, dtype=features.dtype, device=features.device)
-        gain_db = target - self.loudness_db(features)
-        return features + (gain_db * math.log(10) / 20 / self.log.scale)[..., None, None]
+        gain_db = (target - self.loudness_db(features)).clamp(max=MAX_GAIN_DB)
+        return features + (gain_db * math.log(10) / 20 / self.log.scale)[..., None, :]

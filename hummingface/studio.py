@@ -375,11 +375,11 @@ class Studio:
         pitch, family = int(space.point_pitch[index]), FAMILIES[int(space.point_family[index])]
         velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
         original, original_rate, where = self._original(note_id)
-        # The latent holds no vibrato (see hummingface.vibrato): the reconstruction plays the original's, measured.
-        # Nor does it hold the level exactly: the reconstruction plays at the original's.
+        # The latent holds neither the original's vibrato nor its exact loudness: the reconstruction is played as
+        # the original was (hummingface.performance), and its vibrato is measured for "Send to Designer".
         vibrato = measure_vibrato(original, original_rate, pitch) if original is not None else Vibrato()
-        loudness = timbre.loudness_db(original, original_rate) if original is not None else None
-        reconstruction = timbre.decode(latent, pitch=pitch, vibrato=vibrato, loudness_db=loudness)
+        performance = timbre.performance(original, original_rate, pitch) if original is not None else None
+        reconstruction = timbre.decode(latent, pitch=pitch, vibrato=vibrato, performance=performance)
         labels = (
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
             f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,6 +36,15 @@ MIN_EXPLAINED = 0.3  # share of the detrended pitch movement a measured sine mus
 MEASURED_RATES_HZ = (2.0, 9.0)  # the span of real vibratos searched, in 0.02-Hz steps
 RATE = 44100  # Hz the pitch is tracked at: YIN's period resolution is one sample
 TRACK_RATE = 100  # pitch frames a second
+
+
+class PitchBend(Protocol):
+    """What moves a played note's pitch over time: a :class:`Vibrato`, or a recording's own pitch curve
+    (:class:`hummingface.performance.Performance`)."""
+
+    def cents(self, seconds: torch.Tensor) -> torch.Tensor:
+        """Times ``(T,)`` in seconds -> the pitch offset ``(T,)`` in cents."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +105,10 @@ def measure_vibrato(audio: np.ndarray, sample_rate: int, pitch: float) -> Vibrat
     return Vibrato(min(depth, VIBRATO_MAX_CENTS), float(rates[best]), float(np.arctan2(b[best], a[best])))
 
 
-def pitch_track(audio: np.ndarray, sample_rate: int, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+def pitch_track(audio: np.ndarray, sample_rate: int, pitch: float, until_s: float = FIT_SECONDS[1]
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Where a note ``(samples,)`` of MIDI ``pitch`` sounds: times ``(N,)`` (s) and its pitch there ``(N,)`` in cents
-    from ``pitch``, :data:`TRACK_RATE` frames a second over its first :data:`FIT_SECONDS` end.
+    from ``pitch``, :data:`TRACK_RATE` frames a second over its first ``until_s`` seconds.
 
     YIN (de Cheveigné & Kawahara 2002) at 44.1 kHz, searched within 2 semitones of ``pitch`` (so no octave errors),
     over a window of one longest period: a longer one averages the swing away (2048 samples at 16 kHz kept 14-74 %
@@ -108,7 +119,7 @@ def pitch_track(audio: np.ndarray, sample_rate: int, pitch: float) -> tuple[np.n
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
         return np.zeros(0), np.zeros(0)
-    audio = resample(audio[: int((FIT_SECONDS[1] + 0.1) * sample_rate)], int(sample_rate), RATE).astype(np.float64)
+    audio = resample(audio[: int((until_s + 0.1) * sample_rate)], int(sample_rate), RATE).astype(np.float64)
     shortest = int(RATE / (440.0 * 2 ** ((pitch + 2 - 69) / 12)))  # lags (samples) of the search
     longest = int(np.ceil(RATE / (440.0 * 2 ** ((pitch - 2 - 69) / 12)))) + 1
     window, span = longest, 2 * longest + 1

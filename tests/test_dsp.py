@@ -6,7 +6,7 @@ import librosa
 import pytest
 import torch
 
-from hummingface.dsp import STFT, GriffinLim, LogCompression, MelScale, NoteSpectrogram, PhaseGradient
+from hummingface.dsp import MAX_GAIN_DB, STFT, GriffinLim, LogCompression, MelScale, NoteSpectrogram, PhaseGradient
 from hummingface.metrics import lsd_db
 
 SR = 16000
@@ -99,17 +99,23 @@ def test_log_compression_round_trip_and_range():
     torch.testing.assert_close(log.inverse(features)[1:], magnitude[1:], rtol=1e-5, atol=0)
 
 
-def test_loudness_reads_a_gain_and_sets_one():
+def test_loudness_is_read_and_set_frame_by_frame():
     spectrogram = NoteSpectrogram()
     note = signals()["chirp"]
     loud, quiet = spectrogram(note), spectrogram(0.25 * note)
-    # A quarter of the amplitude is 12.04 dB less energy.
-    assert float(spectrogram.loudness_db(loud) - spectrogram.loudness_db(quiet)) == pytest.approx(12.04, abs=0.05)
+    assert spectrogram.loudness_db(loud).shape == (251,)
+    # A quarter of the amplitude is 12.04 dB less energy, in every frame.
+    difference = spectrogram.loudness_db(loud) - spectrogram.loudness_db(quiet)
+    torch.testing.assert_close(difference, torch.full((251,), 12.04), atol=0.05, rtol=0)
     raised = spectrogram.with_loudness(quiet, spectrogram.loudness_db(loud))
     above_floor = quiet > quiet.min() + 0.01  # the floor (-100 dB) does not move with the gain
     torch.testing.assert_close(raised[above_floor], loud[above_floor], atol=2e-3, rtol=0)  # a gain: the same shape
-    batch = spectrogram.with_loudness(torch.stack([loud, quiet]), torch.tensor([-10.0, 5.0]))
-    torch.testing.assert_close(spectrogram.loudness_db(batch), torch.tensor([-10.0, 5.0]))
+    # Any curve, batched; down by any amount, up by at most MAX_GAIN_DB.
+    target = torch.stack([spectrogram.loudness_db(loud) + torch.linspace(-60, 10, 251),
+                          spectrogram.loudness_db(quiet) + 50.0])
+    played = spectrogram.loudness_db(spectrogram.with_loudness(torch.stack([loud, quiet]), target))
+    torch.testing.assert_close(played[0], target[0], atol=1e-3, rtol=0)
+    torch.testing.assert_close(played[1], target[1] - 50.0 + MAX_GAIN_DB, atol=1e-3, rtol=0)
 
 
 def test_phase_gradient_finds_the_instantaneous_frequency():

@@ -79,21 +79,20 @@ def test_the_vocoder_plays_the_vibrato_it_is_given():
     assert np.allclose(steady[:1300], swinging[:1300], atol=1e-3)
 
 
-def test_a_reconstruction_swings_with_the_recording(tmp_path):
+def test_a_reconstruction_swings_with_the_recording():
     from hummingface.models.autoencoder import CVAE, AutoencoderConfig
-    from hummingface.models.timbre import Timbre, as_note
+    from hummingface.models.timbre import Timbre
 
     torch.manual_seed(0)
     model = CVAE(AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4))
     timbre = Timbre(model, vocoder=Vocoder(TINY))
     recording = tone(57, 44100, Vibrato(40.0, 5.5))
-    latent = timbre.encode(recording, 44100, pitch=57)
-    vibrato = measure_vibrato(as_note(recording, 44100), 16000, 57)
-    assert vibrato.depth_cents == pytest.approx(40.0, rel=0.15)
     reconstruction = timbre.reconstruct(recording, 44100, pitch=57)
-    loudness = timbre.loudness_db(recording, 44100)
-    assert np.allclose(reconstruction, timbre.decode(latent, 57, vibrato, loudness), atol=1e-5)
-    assert not np.allclose(reconstruction, timbre.decode(latent, 57, loudness_db=loudness), atol=1e-3)
+    latent, performance = timbre.encode(recording, 44100, pitch=57), timbre.performance(recording, 44100, 57)
+    assert np.allclose(reconstruction, timbre.decode(latent, 57, performance=performance), atol=1e-5)
+    measured = measure_vibrato(reconstruction, 44100, 57)
+    assert measured.depth_cents == pytest.approx(40.0, rel=0.15) and measured.rate_hz == pytest.approx(5.5, abs=0.1)
+    assert measure_vibrato(timbre.decode(latent, 57), 44100, 57).depth_cents == 0.0
 
 
 class SwingingSource(NoteSource):

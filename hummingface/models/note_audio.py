@@ -17,7 +17,7 @@ from hummingface.constants import NOTE_SAMPLES
 from hummingface.dsp import NoteSpectrogram
 from hummingface.hub import WeightsSource
 from hummingface.models.vocoder import Vocoder
-from hummingface.vibrato import Vibrato
+from hummingface.vibrato import PitchBend
 
 VOCODER = "vocoder"  # the checkpoint name the note models look for beside them
 
@@ -46,12 +46,13 @@ class NoteAudio:
 
     @torch.inference_mode()
     def __call__(self, features: torch.Tensor, pitch: torch.Tensor | float | int | None,
-                 vibrato: Vibrato | None = None) -> np.ndarray:
-        """``vibrato`` (:mod:`hummingface.vibrato`) needs the vocoder: the 16-kHz path plays the features as is."""
+                 bend: PitchBend | None = None) -> np.ndarray:
+        """``bend`` (a vibrato or a recording's pitch curve) needs the vocoder: the 16-kHz path plays the features
+        as they are."""
         if self.vocoder is not None:
             if pitch is None:
                 raise ValueError("The vocoder needs each note's MIDI pitch.")
-            return self.vocoder.decode(features, torch.as_tensor(pitch, dtype=torch.float32).cpu(), vibrato)
+            return self.vocoder.decode(features, torch.as_tensor(pitch, dtype=torch.float32).cpu(), bend)
         device = self.spectrogram.stft.window.device
         return peak_limit(self.spectrogram.inverse(features.to(device), length=self.samples).float().cpu().numpy())
 

@@ -12,7 +12,7 @@ Explorer points). Notes are 4 s long; audio comes back as float32 ``(samples,)``
     >>> z = model.encode(audio, sr, pitch=60)          # (latent_size,)
     >>> note = model.decode(z, pitch=67)               # the same timbre a fifth up
     >>> note = model.decode(z, pitch=67, vibrato=Vibrato(depth_cents=20, rate_hz=5.5))
-    >>> note = model.reconstruct(audio, sr)            # encoded and decoded, its own vibrato measured
+    >>> note = model.reconstruct(audio, sr)            # encoded and decoded, played as the recording was
     >>> note = model.sample(seed=3, pitch=48)          # a random instrument
     >>> path = model.interpolate(z, model.random_latent(4), [0, 0.5, 1])  # (3, latent_size)
     >>> sliders = model.to_sliders(z)                  # (n_sliders,) in standard deviations
@@ -37,7 +37,8 @@ from hummingface.latent import LatentSpace, interpolate
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
 from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
 from hummingface.models.vocoder import Vocoder
-from hummingface.vibrato import Vibrato, measure_vibrato
+from hummingface.performance import Performance, measure_performance
+from hummingface.vibrato import PitchBend, Vibrato, measure_vibrato
 
 LATENT_FILE = "latent.safetensors"
 
@@ -148,7 +149,7 @@ class Timbre:
 
     @torch.inference_mode()
     def decode(self, latent: torch.Tensor, pitch: int | None = None, vibrato: Vibrato | None = None,
-               loudness_db: float | None = None) -> np.ndarray:
+               performance: Performance | None = None) -> np.ndarray:
         """Latent ``(latent_size,)`` or ``(B, latent_size)`` -> float32 audio ``(samples,)`` or ``(B, samples)`` at
         :attr:`sample_rate`.
 
@@ -156,12 +157,14 @@ class Timbre:
             pitch: MIDI pitch for the ``cvae`` (required there); ignored by the other models, whose
                 latent holds the pitch.
             vibrato: a pitch swing (:mod:`hummingface.vibrato`; played by the vocoder only).
-            loudness_db: play at this level (:meth:`loudness_db` of a recording) instead of the latent's own.
+            performance: a recording's loudness and pitch curves (:meth:`performance`) to play the latent with,
+                instead of its own loudness and ``vibrato``.
         """
         features = self.decode_features(latent, pitch)
-        if loudness_db is not None:
-            features = self.spectrogram.with_loudness(features, loudness_db)
-        return self.audio(features, pitch if self.conditional else self.held_pitch(latent), vibrato)
+        if performance is not None:
+            features = self.spectrogram.with_loudness(features, performance.loudness_db.to(features.device))
+        played = pitch if self.conditional else self.held_pitch(latent)
+        return self.audio(features, played, performance if performance is not None else vibrato)
 
     @torch.inference_mode()
     def held_pitch(self, latent: torch.Tensor) -> torch.Tensor:
@@ -171,11 +174,12 @@ class Timbre:
         pitch = self.model.read_pitch(latent.reshape(-1, self.latent_size).to(self.device)).cpu()
         return pitch[0] if latent.ndim == 1 else pitch
 
-    def audio(self, features: torch.Tensor, pitch: int | torch.Tensor | None, vibrato: Vibrato | None = None
+    def audio(self, features: torch.Tensor, pitch: int | torch.Tensor | None, bend: PitchBend | None = None
               ) -> np.ndarray:
         """Features ``(n_bins, frames)`` or ``(B, ...)`` of MIDI ``pitch`` -> float32 audio ``(samples,)`` or
-        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99, swinging with ``vibrato``."""
-        return self.output(features, pitch, vibrato)
+        ``(B, samples)`` at :attr:`sample_rate`, each note peak-limited to 0.99, its pitch moved by ``bend`` (a
+        vibrato or a recording's pitch curve)."""
+        return self.output(features, pitch, bend)
 
     @torch.inference_mode()
     def analyse(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None
@@ -186,20 +190,18 @@ class Timbre:
         pitch = note_pitch(note, pitch)
         return self.encode(note, SAMPLE_RATE, pitch), pitch, measure_vibrato(note, SAMPLE_RATE, pitch)
 
-    def loudness_db(self, audio: np.ndarray | torch.Tensor, sr: int) -> float:
-        """A recording's level in dB, as its features hold it (:meth:`NoteSpectrogram.loudness_db`).
-
-        A reconstruction plays at its recording's level: on held-out instruments the cvae's latent misses it by
-        4 dB on average and up to 14 (``benchmarks/notes44.py``), and a musician expects a sound back as loud as
-        it went in."""
-        return float(self.spectrogram.loudness_db(self.features(audio, sr)))
+    def performance(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int) -> Performance:
+        """How a recording of MIDI ``pitch`` was played: its loudness and pitch curves, which the latent does not
+        hold exactly (:mod:`hummingface.performance`)."""
+        return measure_performance(as_note(audio, sr), self.spectrogram, pitch)
 
     def reconstruct(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None) -> np.ndarray:
-        """A note through the model and back: :meth:`analyse` then :meth:`decode` at the recording's
-        :meth:`loudness_db`; float32 ``(samples,)``."""
+        """A note through the model and back, played as the recording was: its latent (:meth:`encode`) decoded
+        with its :meth:`performance`; float32 ``(samples,)``."""
         note = as_note(audio, sr)
-        latent, pitch, vibrato = self.analyse(note, SAMPLE_RATE, pitch)
-        return self.decode(latent, pitch, vibrato, self.loudness_db(note, SAMPLE_RATE))
+        pitch = note_pitch(note, pitch)
+        return self.decode(self.encode(note, SAMPLE_RATE, pitch), pitch,
+                           performance=self.performance(note, SAMPLE_RATE, pitch))
 
     # -- sampling, sliders and paths -------------------------------------------------------------------
 

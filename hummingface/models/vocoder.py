@@ -87,7 +87,7 @@ from torch.nn import functional as F
 from hummingface.audio import peak_limit
 from hummingface.dsp import STFT, LogCompression, SpectrogramConfig
 from hummingface.hub import Pretrained
-from hummingface.vibrato import Vibrato
+from hummingface.vibrato import PitchBend
 
 # ln(harmonic amplitude) - ln(mel magnitude) of a resolved partial in the features (a sine of amplitude 0.1
 # at 110 Hz - 1 kHz reads -2.34 .. -2.39; wide high bands hold several partials and read higher).
@@ -418,15 +418,17 @@ class Vocoder(Pretrained):
         return self.noise_stft.inverse(magnitude * noise * scale, length)
 
     @torch.inference_mode()
-    def decode(self, features: torch.Tensor, pitch: torch.Tensor | float, vibrato: Vibrato | None = None
+    def decode(self, features: torch.Tensor, pitch: torch.Tensor | float, bend: PitchBend | None = None
                ) -> np.ndarray:
         """Features ``(n_mels, T)`` or ``(B, n_mels, T)`` -> float32 audio ``(samples,)`` or ``(B, samples)``,
-        each note peak-limited to 0.99, with ``vibrato`` (the same for every note) swinging its pitch."""
+        each note peak-limited to 0.99, its pitch moved by ``bend`` (a :class:`Vibrato` or a recording's pitch
+        curve; the same for every note)."""
         single = features.ndim == 2
         features = features.reshape(-1, *features.shape[-2:]).to(self.noise_stft.window.device).float()
         pitch = torch.as_tensor(pitch, dtype=torch.float32, device=features.device).reshape(-1)
-        bend = None
-        if vibrato is not None and vibrato.depth_cents > 0:
-            bend = vibrato.cents(torch.arange(features.shape[-1], device=features.device) / self.config.frame_rate)
-        audio = peak_limit(self(features, pitch.expand(features.shape[0]), bend=bend)[0].float().cpu().numpy())
+        cents = None
+        if bend is not None:
+            seconds = torch.arange(features.shape[-1]) / self.config.frame_rate
+            cents = bend.cents(seconds).float().to(features.device)
+        audio = peak_limit(self(features, pitch.expand(features.shape[0]), bend=cents)[0].float().cpu().numpy())
         return audio[0] if single else audio
