@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 def load(name: str = "cvae", weights=None, device=None, vocoder="vocoder"):
     """A trained timbre model (``ae``, ``vae``, ``mog-vae`` or ``cvae``) as a :class:`hummingface.models.Timbre`.
 
-    It has ``encode(audio, sr, pitch=None)``, ``decode(latent, pitch=None, vibrato=None)``, ``reconstruct(audio,
-    sr)``, ``sample(seed, pitch=60)``,
+    It has ``encode(audio, sr, pitch=None)``, ``decode(latent, pitch=None, vibrato=None, performance=None)``,
+    ``reconstruct(audio, sr)`` (played as the recording was: its loudness and pitch curves), ``sample(seed,
+    pitch=60)``,
     ``interpolate(a, b, t)`` and the PCA helpers ``to_sliders`` / ``from_sliders`` / ``latent``. Imports torch
     only when called, so ``import hummingface`` stays cheap.
 

@@ -329,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     upsample.set_defaults(func=cmd_upsample)
 
     models = ["ae", "vae", "mog-vae", "cvae"]
-    reconstruct = commands.add_parser("reconstruct", help="encode and decode notes through a timbre model")
+    reconstruct = commands.add_parser(
+        "reconstruct", help="encode and decode notes through a timbre model, played as each recording was")
     reconstruct.add_argument("inputs", nargs="+", metavar="IN", help="audio files (any length and rate)")
     reconstruct.add_argument("-o", "--output", required=True, help="output .wav for one input, else a folder")
     reconstruct.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")

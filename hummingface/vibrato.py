@@ -36,6 +36,9 @@ MIN_EXPLAINED = 0.3  # share of the detrended pitch movement a measured sine mus
 MEASURED_RATES_HZ = (2.0, 9.0)  # the span of real vibratos searched, in 0.02-Hz steps
 RATE = 44100  # Hz the pitch is tracked at: YIN's period resolution is one sample
 TRACK_RATE = 100  # pitch frames a second
+# The most YIN's normalised difference at the chosen period may be for a frame to count as pitched. Notes read
+# 0.0-0.2, breathy voices up to ~0.4; white noise ~0.9, and without this limit it read as a +-100-cent warble.
+MAX_APERIODICITY = 0.5
 
 
 class PitchBend(Protocol):
@@ -142,6 +145,6 @@ def pitch_track(audio: np.ndarray, sample_rate: int, pitch: float, until_s: floa
     offset = np.where(curvature > 0, 0.5 * (left - right) / np.where(curvature > 0, curvature, 1.0), 0.0)
     f0 = RATE / (best + np.clip(offset, -1, 1))
     level = energy[:, 0]
-    sounding = inside & (level > level.max() * 1e-4)  # 40 dB
+    sounding = inside & (level > level.max() * 1e-4) & (centre < MAX_APERIODICITY)  # 40 dB, and a clear period
     seconds = (np.arange(len(frames)) * (RATE // TRACK_RATE) + span / 2) / RATE
     return seconds[sounding], 1200 * np.log2(f0[sounding] / (440.0 * 2 ** ((pitch - 69) / 12)))
