@@ -119,8 +119,9 @@ def main() -> None:
             import httpx
 
             http = httpx.Client(timeout=60)
-            rest_design = ["cvae", 60, *sliders[0].tolist()]
-            rest_note = ["gan", 60, "keyboard", 100, 0, "note"]
+            # The REST API takes every input, the vibrato (depth in cents, rate in Hz) last; gradio_client fills it.
+            rest_design = ["cvae", 60, *sliders[0].tolist(), 0, 5.5]
+            rest_note = ["gan", 60, "keyboard", 100, 0, "note", 0, 5.5]
             figures = {
                 "startup_s": startup,
                 "resident_mb_after_start": memory,
