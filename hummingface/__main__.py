@@ -193,7 +193,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     notes = [read_audio(path, mono=True, max_seconds=600) for path in args.inputs]  # every file checked first
     model = Timbre.load(args.model, weights=args.weights, device=args.device)
     for path, (audio, sr), target in zip(args.inputs, notes, outputs, strict=True):
-        write_audio(target, model.reconstruct(audio, sr, args.pitch), model.sample_rate)
+        write_audio(target, model.reconstruct(audio, sr, args.pitch, args.refine_steps), model.sample_rate)
         print(f"{path} -> {target}")
 
 
@@ -336,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
     reconstruct.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"),
                              help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
+    reconstruct.add_argument("--refine-steps", type=bounded(int, 0, 1000, "a number of steps"), default=0,
+                             help="gradient steps fitting each latent to its note (Timbre.refine; 25 is ~0.3 s)")
     reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     reconstruct.set_defaults(func=cmd_reconstruct)

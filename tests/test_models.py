@@ -232,3 +232,23 @@ def test_cvae_has_no_read_out():
     assert model(torch.rand(1, 128, 251), torch.tensor([60]))["pitch/ce"] == 0
     with pytest.raises(ValueError, match="no pitch read-out"):
         model.read_pitch(torch.randn(1, 8))
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name):
+    """Features the decoder can draw (another latent's), approached from the encoder's guess."""
+    model = Timbre(tiny(name))
+    t = np.arange(64000) / 16000
+    note = (0.05 * np.sin(2 * np.pi * 220 * t) * np.exp(-t)).astype(np.float32)
+    latent = model.encode(note, 16000, pitch=57)
+    offset = 0.5 * torch.randn(latent.shape, generator=torch.Generator().manual_seed(1))
+    features = model.decode_features(latent + offset, 57)
+
+    def error(z: torch.Tensor) -> float:
+        return float((model.decode_features(z, 57) - features).abs().mean())
+
+    with torch.inference_mode():  # as the app's handlers call it
+        refined = model.refine(latent, features, 57, steps=30)
+    assert refined.shape == latent.shape and error(refined) < 0.5 * error(latent)
+    assert all(p.grad is None for p in model.model.parameters())
+    assert not np.allclose(model.reconstruct(note, 16000, 57, refine_steps=5), model.reconstruct(note, 16000, 57))
