@@ -15,8 +15,10 @@ Four tabs, four groups of methods:
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -43,6 +45,7 @@ TIMBRE_MODELS = ("cvae", "vae", "mog-vae", "ae")  # Designer order: the default 
 GENERATOR_MODELS = ("gan", "cdecoder")
 PICTURE_SECONDS = 30.0  # the Upsampler's pictures and bandwidth measure show at most this much of a file
 MAX_STD = 10.0  # slider values beyond this many standard deviations are refused (the app's sliders span ±4)
+M_ARENA_MAX = -8  # glibc's mallopt parameter for the arena limit (malloc.h)
 MAX_MAPS = 16  # Explorer maps kept (least recently used dropped): about 1 MB each
 PRESET_DIR = Path(__file__).resolve().parent.parent / "assets" / "presets"
 NOTES_DIR_ENV = "HUMMINGFACE_NOTES"  # the note corpus root, for the Explorer's original notes
@@ -579,7 +582,8 @@ def sweep_every(folder: str | os.PathLike, keep_seconds: float, every_seconds: f
     (a 20-minute soak grew it by ~140 MB a minute; README, "The app"). ``tracked``: sets of paths someone keeps
     for the files (Gradio's ``Blocks.temp_file_sets``); the deleted ones are dropped from them, as Gradio's pass
     would, or they would grow by a path for every file ever served. ``set.difference_update`` is one step under
-    the GIL, so requests may add to them meanwhile.
+    the GIL, so requests may add to them meanwhile. Each pass ends with :func:`trim_memory`, so the memory
+    glibc keeps after a burst of requests goes back to the system.
     """
     stop = threading.Event()
 
@@ -588,9 +592,47 @@ def sweep_every(folder: str | os.PathLike, keep_seconds: float, every_seconds: f
             deleted = sweep(folder, keep_seconds)
             for paths in list(tracked):
                 paths.difference_update(deleted)
+            trim_memory()
 
     threading.Thread(target=run, name="hummingface-sweep", daemon=True).start()
     return stop
+
+
+def limit_malloc_arenas(count: int = 2) -> bool:
+    """Let glibc's malloc keep at most ``count`` arenas in this process, as ``MALLOC_ARENA_MAX`` does; ``False``
+    (nothing done) where the C library is not glibc, or when ``MALLOC_ARENA_MAX`` is set (glibc obeyed it already).
+
+    Why: glibc gives each thread that allocates an arena of its own, up to 8 per core, and keeps what is freed
+    there for reuse in that arena. Gradio runs each request in whichever of its worker threads is free, so
+    every arena in turn grows to hold the peak of an upsample, an export or a MIDI render, and resident memory
+    climbs with the number of arenas although nothing is kept (README, "Load and soak"). Call it before the
+    server's threads start: glibc settles its limit once it has made 8 arenas.
+    """
+    libc = _glibc()
+    if libc is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, count))
+
+
+def trim_memory() -> bool:
+    """Hand the free pages glibc's malloc keeps back to the system (``malloc_trim(0)``, every arena); ``False``
+    (nothing done) where the C library is not glibc."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The process's glibc, or ``None`` (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # musl (Alpine) has no libc.so.6
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def _sequence(notes: Sequence[np.ndarray], step: int, fade: int = 400) -> np.ndarray:

@@ -1,11 +1,15 @@
 """The app's pure functions (hummingface/studio.py) on tiny untrained models: no browser, no Gradio."""
 
 import os
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from hummingface import studio as studio_module
 from hummingface.errors import UserError
 from hummingface.studio import PRESET_DIR, Studio, bandwidth_hz, note_name, sweep, sweep_every
 
@@ -174,6 +178,53 @@ def test_sweep_every_keeps_sweeping_and_forgets_what_it_deleted(tmp_path):
                 _backdate(old, 120)
     finally:
         stop.set()
+
+
+def test_sweep_every_trims_malloc_after_each_pass(tmp_path, monkeypatch):
+    """glibc keeps what a request freed in that thread's arena; the app hands it back once a minute."""
+    trimmed = threading.Event()
+    monkeypatch.setattr(studio_module, "trim_memory", trimmed.set)
+    stop = sweep_every(tmp_path, keep_seconds=60, every_seconds=0.01)
+    try:
+        assert trimmed.wait(10)  # polled, not timed: at most 10 s on a busy machine
+    finally:
+        stop.set()
+
+
+ARENAS = """
+import ctypes, sys, threading
+from hummingface.studio import limit_malloc_arenas
+if sys.argv[1] == "limit":
+    assert limit_malloc_arenas(2)
+started = threading.Barrier(9)
+def request():  # a Gradio worker thread: allocates with malloc (not pymalloc), still alive when counted
+    kept = [bytearray(50_000) for _ in range(4)]
+    started.wait()
+    started.wait()
+threads = [threading.Thread(target=request) for _ in range(8)]
+for thread in threads:
+    thread.start()
+started.wait()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" paragraph per arena, on stderr
+started.wait()
+"""
+
+
+@pytest.mark.skipif(studio_module._glibc() is None, reason="glibc only")
+@pytest.mark.parametrize("mode", ["limit", "default"])
+def test_limit_malloc_arenas_keeps_eight_threads_in_two_arenas(mode):
+    """Eight live threads make eight more arenas by default (each grows to a request's peak: the soak's climbing
+    resident memory); after limit_malloc_arenas(2) they share two. A fresh process: the limit holds for good."""
+    env = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    stats = subprocess.run([sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, env=env,
+                           check=True, cwd=PRESET_DIR.parent.parent).stderr
+    arenas = sum(line.startswith("Arena ") for line in stats.splitlines())
+    assert arenas == 2 if mode == "limit" else arenas > 2
+
+
+def test_limit_malloc_arenas_leaves_an_explicit_setting_alone(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert studio_module.limit_malloc_arenas(2) is False
 
 
 def test_upsample_refuses_garbage(studio, tmp_path):
