@@ -239,9 +239,11 @@ def cvae16(timbre: Timbre, latent: torch.Tensor, pitch: int) -> np.ndarray:
 @torch.inference_mode()
 def decode_ms(vocoder: Vocoder, timbre: Timbre, repeats: int = 15) -> dict[str, float]:
     """Milliseconds to turn one 4-s note into audio at MIDI 36, 60 and 84: ``vocoder`` (features -> 44.1 kHz),
-    ``cvae44`` (latent -> features -> 44.1 kHz) and ``cvae16`` (latent -> features -> today's 16-kHz path)."""
+    ``cvae44`` (latent -> features -> 44.1 kHz) and ``cvae16`` (latent -> features -> today's 16-kHz path); and
+    ``refine``: :data:`REFINE_STEPS` steps of :meth:`Timbre.refine` (a reconstruction's extra cost), at MIDI 60."""
     latent = timbre.random_latent(0)
-    out = {}
+    out = {"refine_wall_ms": median_ms(partial(timbre.refine, latent, timbre.decode_features(latent, 60), 60,
+                                               REFINE_STEPS), max(3, repeats // 3))[0]}
     for pitch in (36, 60, 84):
         features = timbre.decode_features(latent, pitch)
         runs = {

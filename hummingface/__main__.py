@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"),
                              help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
     reconstruct.add_argument("--refine-steps", type=bounded(int, 0, 1000, "a number of steps"), default=0,
-                             help="gradient steps fitting each latent to its note (Timbre.refine; 25 is ~0.3 s)")
+                             help="gradient steps fitting each latent to its note (Timbre.refine; 25 take ~0.16 s)")
     reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     reconstruct.set_defaults(func=cmd_reconstruct)

@@ -382,7 +382,7 @@ class Studio:
         # the original was (hummingface.performance), and its vibrato is measured for "Send to Designer".
         vibrato = measure_vibrato(original, original_rate, pitch) if original is not None else Vibrato()
         performance = timbre.performance(original, original_rate, pitch) if original is not None else None
-        reconstruction = timbre.decode(latent, pitch=pitch, vibrato=vibrato, performance=performance)
+        reconstruction = timbre.decode(latent, pitch=pitch, performance=performance)
         labels = (
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "
             f"at PC{x_component} {coords[index, 0]:+.2f}, PC{y_component} {coords[index, 1]:+.2f}. Original: {where}."

@@ -164,7 +164,7 @@ class Timbre:
         """
         features = self.decode_features(latent, pitch)
         if performance is not None:
-            features = self.spectrogram.with_loudness(features, performance.loudness_db.to(features.device))
+            features = self.spectrogram.with_loudness(features, performance.loudness_db)
         played = pitch if self.conditional else self.held_pitch(latent)
         return self.audio(features, played, performance if performance is not None else vibrato)
 
@@ -203,9 +203,10 @@ class Timbre:
         ``refine_steps`` of :meth:`refine`) decoded with its :meth:`performance`; float32 ``(samples,)``."""
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        latent = self.encode(note, SAMPLE_RATE, pitch)
+        features = self.features(note, SAMPLE_RATE)
+        latent = self.encode_features(features[None], pitch)[0]
         if refine_steps:
-            latent = self.refine(latent, self.features(note, SAMPLE_RATE), pitch, refine_steps)
+            latent = self.refine(latent, features, pitch, refine_steps)
         return self.decode(latent, pitch, performance=self.performance(note, SAMPLE_RATE, pitch))
 
     def refine(self, latent: torch.Tensor, features: torch.Tensor, pitch: int | None = None,
