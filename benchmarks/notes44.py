@@ -9,11 +9,12 @@
 On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs never trained on; seeded), each
 system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
 
-- ``cvae44``: the cvae's reconstruction (posterior mean of the note's 16-kHz features, decoded at its pitch)
-  played as the recording was (:mod:`hummingface.performance`: its loudness curve, measured on its 16-kHz copy,
-  and its pitch curve, which the vocoder follows): what :meth:`Timbre.reconstruct` and the Explorer play;
-- ``cvae44_refined``: ``cvae44`` with the latent refined by :data:`REFINE_STEPS` steps (:meth:`Timbre.refine`);
-- ``cvae44_latent``: the latent alone, at its own loudness, with the sine vibrato fitted to the recording
+- ``cvae44``: the cvae's reconstruction (the posterior mean of the note's 16-kHz features refined by
+  :data:`~hummingface.constants.REFINE_STEPS` steps of :meth:`Timbre.refine`, decoded at its pitch) played as
+  the recording was (:mod:`hummingface.performance`: its loudness curve, measured on its 16-kHz copy, and its
+  pitch curve, which the vocoder follows): what :meth:`Timbre.reconstruct` and the Explorer play;
+- ``cvae44_unrefined``: ``cvae44`` from the encoder's guess alone (``reconstruct --refine-steps 0``);
+- ``cvae44_latent``: the refined latent alone, at its own loudness, with the sine vibrato fitted to the recording
   (:func:`hummingface.vibrato.measure_vibrato`): what the Designer's "Use this sound" plays;
 - ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder, following its pitch curve (its
   ceiling);
@@ -74,7 +75,7 @@ import soxr
 import torch
 
 from hummingface.audio import fit_length, resample
-from hummingface.constants import NOTE_SAMPLES, SAMPLE_RATE
+from hummingface.constants import NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
 from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
@@ -94,11 +95,10 @@ VISQOL_RATE = 48000
 VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
-SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_refined", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
+SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_unrefined", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato", "noise", "speed")
 VIBRATO_SYSTEMS = ("cvae44", "cvae44_sine", "cvae44_no_vibrato")
-REFINE_STEPS = 25  # cvae44_refined: Timbre.reconstruct(..., refine_steps=25)
 
 
 def visqol_scorer():
@@ -165,7 +165,7 @@ def audio16(model: Timbre | NoteGenerator, features: torch.Tensor, pitch) -> np.
 
 @torch.inference_mode()
 def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int, performance: Performance | None,
-                refine_steps: int = 0) -> tuple[torch.Tensor, int]:
+                refine_steps: int = REFINE_STEPS) -> tuple[torch.Tensor, int]:
     """A timbre model's reconstruction ``(n_mels, frames)`` of a note's features ``(n_mels, frames)`` of MIDI
     ``pitch``, and the pitch it plays: the posterior mean decoded at ``pitch`` (the cvae), or -- as the app
     plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds. With the
@@ -192,8 +192,8 @@ def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitc
     return {
         "cvae44": vocoder.decode(reconstruction, pitch, performance),
         "cvae44_latent": vocoder.decode(reconstruct(timbre, features, pitch, None)[0], pitch, vibrato),
-        "cvae44_refined": vocoder.decode(reconstruct(timbre, features, pitch, performance, REFINE_STEPS)[0], pitch,
-                                         performance),
+        "cvae44_unrefined": vocoder.decode(reconstruct(timbre, features, pitch, performance, 0)[0], pitch,
+                                           performance),
         "vocoder_true_mel": vocoder.decode(features, pitch, performance),
         "cvae16": audio16(timbre, reconstruction, pitch),
         "true_mel16": audio16(timbre, features, pitch),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from hummingface import __version__
 from hummingface.cli_args import SEED, Parser, add_vibrato_arguments, bounded, number, vibrato_from_args
+from hummingface.constants import REFINE_STEPS
 from hummingface.errors import UserError
 from hummingface.train.cli import add_train_command
 
@@ -336,8 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("--model", default="cvae", help=f"checkpoint name: {', '.join(models)} (default cvae)")
     reconstruct.add_argument("--pitch", type=bounded(int, 0, 127, "a MIDI pitch"),
                              help="MIDI pitch of the inputs for cvae (default: pyin estimate)")
-    reconstruct.add_argument("--refine-steps", type=bounded(int, 0, 1000, "a number of steps"), default=0,
-                             help="gradient steps fitting each latent to its note (Timbre.refine; 25 take ~0.16 s)")
+    reconstruct.add_argument("--refine-steps", type=bounded(int, 0, 1000, "a number of steps"), default=REFINE_STEPS,
+                             help=f"gradient steps fitting each latent to its note (Timbre.refine; default "
+                                  f"{REFINE_STEPS}, ~0.16 s; 0: the encoder's guess alone)")
     reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     reconstruct.set_defaults(func=cmd_reconstruct)

@@ -379,9 +379,12 @@ class Studio:
         velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
         original, original_rate, where = self._original(note_id)
         # The latent holds neither the original's vibrato nor its exact loudness: the reconstruction is played as
-        # the original was (hummingface.performance), and its vibrato is measured for "Send to Designer".
+        # the original was (hummingface.performance), and its vibrato is measured for "Send to Designer". With the
+        # original at hand, the map's latent (the encoder's guess) is refined to it, as an upload's is.
         vibrato = measure_vibrato(original, original_rate, pitch) if original is not None else Vibrato()
         performance = timbre.performance(original, original_rate, pitch) if original is not None else None
+        if original is not None:
+            latent = timbre.fit(original, original_rate, pitch)
         reconstruction = timbre.decode(latent, pitch=pitch, performance=performance)
         labels = (
             f"{note_id}: {family}, pitch {pitch} ({note_name(pitch)}), velocity {velocity}; "

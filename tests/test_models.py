@@ -251,4 +251,7 @@ def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name):
         refined = model.refine(latent, features, 57, steps=30)
     assert refined.shape == latent.shape and error(refined) < 0.5 * error(latent)
     assert all(p.grad is None for p in model.model.parameters())
-    assert not np.allclose(model.reconstruct(note, 16000, 57, refine_steps=5), model.reconstruct(note, 16000, 57))
+    # Recordings are refined by default: reconstructions, and the latent "Use this sound" starts from.
+    assert not np.allclose(model.reconstruct(note, 16000, 57), model.reconstruct(note, 16000, 57, refine_steps=0))
+    assert not torch.allclose(model.analyse(note, 16000, 57)[0], latent)
+    assert torch.allclose(model.analyse(note, 16000, 57, refine_steps=0)[0], latent)

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from hummingface import studio as studio_module
 from hummingface.errors import UserError
@@ -263,6 +264,10 @@ def test_original_note_from_the_corpus_folder(tiny_weights, tmp_path):
     found = studio.explore("cvae", 1, 2, view.to_pixel(*coords[0]))
     assert found.original is not None and "from" in found.labels
     assert np.allclose(found.original[1] / 32767, audio, atol=1e-3)
+    # The map's latent is refined to the original it found, so "Send to Designer" plays what was heard.
+    timbre = studio.timbres["cvae"]
+    assert torch.allclose(found.latent, timbre.fit(audio, 16000, found.pitch), atol=1e-3)
+    assert not torch.allclose(found.latent, timbre.latent.point_latents[0])
 
 
 def test_fidelity_picture(studio):

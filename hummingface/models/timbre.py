@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from hummingface.audio import fit_length, resample
-from hummingface.constants import NOTE_SAMPLES, SAMPLE_RATE
+from hummingface.constants import NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
 from hummingface.data.gm import family_index
 from hummingface.device import get_device
 from hummingface.dsp import NoteSpectrogram
@@ -183,14 +183,21 @@ class Timbre:
         vibrato or a recording's pitch curve)."""
         return self.output(features, pitch, bend)
 
-    @torch.inference_mode()
-    def analyse(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None
-                ) -> tuple[torch.Tensor, int, Vibrato]:
-        """A recorded note -> its latent ``(latent_size,)`` (:meth:`encode`), its MIDI pitch (given, else the pyin
+    def analyse(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
+                refine_steps: int = REFINE_STEPS) -> tuple[torch.Tensor, int, Vibrato]:
+        """A recorded note -> its latent ``(latent_size,)`` (:meth:`fit`), its MIDI pitch (given, else the pyin
         estimate) and its vibrato, which the latent does not hold (:func:`~hummingface.vibrato.measure_vibrato`)."""
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        return self.encode(note, SAMPLE_RATE, pitch), pitch, measure_vibrato(note, SAMPLE_RATE, pitch)
+        return self.fit(note, SAMPLE_RATE, pitch, refine_steps), pitch, measure_vibrato(note, SAMPLE_RATE, pitch)
+
+    def fit(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
+            refine_steps: int = REFINE_STEPS) -> torch.Tensor:
+        """A recorded note of MIDI ``pitch`` (needed by the ``cvae`` only) -> the latent ``(latent_size,)`` that
+        plays it best: :meth:`encode`'s guess, moved by ``refine_steps`` of :meth:`refine`."""
+        features = self.features(audio, sr)
+        latent = self.encode_features(features[None], pitch)[0]
+        return self.refine(latent, features, pitch, refine_steps) if refine_steps else latent
 
     def performance(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int) -> Performance:
         """How a recording of MIDI ``pitch`` was played: its loudness and pitch curves, which the latent does not
@@ -198,15 +205,12 @@ class Timbre:
         return measure_performance(as_note(audio, sr), self.spectrogram, pitch)
 
     def reconstruct(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
-                    refine_steps: int = 0) -> np.ndarray:
-        """A note through the model and back, played as the recording was: its latent (:meth:`encode`, then
+                    refine_steps: int = REFINE_STEPS) -> np.ndarray:
+        """A note through the model and back, played as the recording was: its latent (:meth:`fit`, with
         ``refine_steps`` of :meth:`refine`) decoded with its :meth:`performance`; float32 ``(samples,)``."""
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        features = self.features(note, SAMPLE_RATE)
-        latent = self.encode_features(features[None], pitch)[0]
-        if refine_steps:
-            latent = self.refine(latent, features, pitch, refine_steps)
+        latent = self.fit(note, SAMPLE_RATE, pitch, refine_steps)
         return self.decode(latent, pitch, performance=self.performance(note, SAMPLE_RATE, pitch))
 
     def refine(self, latent: torch.Tensor, features: torch.Tensor, pitch: int | None = None,
