@@ -57,6 +57,10 @@ pyin as above (``systems``, ``per_family``) and by the finer YIN track (``system
 the LSD_dB between the two plays (no ViSQOL). A real note's noise is another draw again, so no decoder that draws
 its noise, however right its spectra, scores much under this against the recordings.
 
+``--sections refine`` scores the cvae's reconstruction (played as recorded, as ``cvae44``) from latents refined
+by each of ``--refine-steps`` step counts (``"refine"``: ViSQOL, LSD_dB, per family): what the default of
+:data:`~hummingface.constants.REFINE_STEPS` buys, and what more would.
+
 ``--sections speed`` measures only the decode times (``"decode_speed"``): run it on an otherwise idle machine.
 """
 
@@ -97,7 +101,7 @@ MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_unrefined", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
-SECTIONS = ("cvae", "models", "vibrato", "noise", "speed")
+SECTIONS = ("cvae", "models", "vibrato", "noise", "refine", "speed")
 VIBRATO_SYSTEMS = ("cvae44", "cvae44_sine", "cvae44_no_vibrato")
 
 
@@ -582,6 +586,31 @@ def noise_floor(vocoder: Vocoder, notes) -> dict:
                                "lsd_db": float(np.mean([v for g, v in rows if g == f]))} for f in families}}
 
 
+@torch.inference_mode()
+def refine_section(args, vocoder: Vocoder, notes, score) -> dict:
+    """The cvae's reconstructions of the scored notes, played as recorded, from latents refined by each of
+    ``args.refine_steps`` step counts (``steps<n>`` systems, figures as :func:`system_figures`)."""
+    timbre = Timbre.from_folder(args.timbre, device="cpu")
+    per_note = []
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes)):
+        features, pitch = notes.batch(np.array([i]))["features"][0], note["pitch"]
+        row = dict(note)
+        for steps in args.refine_steps:
+            decoded, _ = reconstruct(timbre, features, pitch, performance, steps)
+            row[f"steps{steps}"] = note_scores(real, vocoder.decode(decoded, pitch, performance), pitch, score)
+        per_note.append(row)
+        print(f"{row['note']}: " + ", ".join(f"{steps} steps {row[f'steps{steps}']['lsd_db']:.2f} dB/"
+                                             f"{row[f'steps{steps}']['visqol'] or float('nan'):.2f}"
+                                             for steps in args.refine_steps), flush=True)
+    results: dict = {"test_notes": len(per_note), "systems": {}, "per_family": {}}
+    for steps in args.refine_steps:
+        name = f"steps{steps}"
+        results["systems"][name], results["per_family"][name] = system_figures(per_note, name)
+        print(f"{name:10s} {json.dumps(results['systems'][name])}")
+    results["notes"] = per_note
+    return results
+
+
 def vocoder_info(folder: Path, vocoder: Vocoder) -> dict:
     """Where the vocoder came from: its folder, size and, when it has a ``metrics.json``, its training step."""
     info: dict = {"folder": str(folder), "parameters": sum(p.numel() for p in vocoder.parameters())}
@@ -622,11 +651,13 @@ def main() -> None:
                         help="--sections vibrato: pitch tracks of real vs reconstruction without / with the vibrato")
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
                         help="cvae (the cvae and gan in full, with the decode times), models (the --models), vibrato "
-                             "(every test note with vibrato), noise (the noise's own LSD_dB), speed (the decode times "
-                             "alone), or several: cvae,models")
+                             "(every test note with vibrato), noise (the noise's own LSD_dB), refine (the cvae at "
+                             "several --refine-steps), speed (the decode times alone), or several: cvae,models")
     parser.add_argument("--models", type=names((*TIMBRE_MODELS, *GENERATOR_MODELS)),
                         default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
+    parser.add_argument("--refine-steps", type=lambda text: [int(n) for n in text.split(",")],
+                        default=[0, 10, 25, 50, 100], help="--sections refine: the step counts compared, e.g. 0,25,100")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -653,6 +684,8 @@ def main() -> None:
     if "noise" in args.sections:
         results["noise_floor"] = noise_floor(vocoder, notes)
         print("noise floor", json.dumps(results["noise_floor"]))
+    if "refine" in args.sections:
+        results["refine"] = refine_section(args, vocoder, notes, None if args.no_visqol else visqol_scorer())
     results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")

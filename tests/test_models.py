@@ -235,7 +235,7 @@ def test_cvae_has_no_read_out():
 
 
 @pytest.mark.parametrize("name", ["vae", "cvae"])
-def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name):
+def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name, tmp_path):
     """Features the decoder can draw (another latent's), approached from the encoder's guess."""
     model = Timbre(tiny(name))
     t = np.arange(64000) / 16000
@@ -251,6 +251,11 @@ def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name):
         refined = model.refine(latent, features, 57, steps=30)
     assert refined.shape == latent.shape and error(refined) < 0.5 * error(latent)
     assert all(p.grad is None for p in model.model.parameters())
+    # A model loaded inside inference mode (as a handler or a benchmark may) refines too.
+    model.model.save_pretrained(tmp_path / name)
+    with torch.inference_mode():
+        loaded = Timbre.from_folder(tmp_path / name)
+        assert torch.allclose(loaded.refine(latent, features, 57, steps=30), refined)
     # Recordings are refined by default: reconstructions, and the latent "Use this sound" starts from.
     assert not np.allclose(model.reconstruct(note, 16000, 57), model.reconstruct(note, 16000, 57, refine_steps=0))
     assert not torch.allclose(model.analyse(note, 16000, 57)[0], latent)

@@ -88,7 +88,7 @@ def test_a_reconstruction_swings_with_the_recording():
     timbre = Timbre(model, vocoder=Vocoder(TINY))
     recording = tone(57, 44100, Vibrato(40.0, 5.5))
     reconstruction = timbre.reconstruct(recording, 44100, pitch=57)
-    latent, performance = timbre.encode(recording, 44100, pitch=57), timbre.performance(recording, 44100, 57)
+    latent, performance = timbre.fit(recording, 44100, pitch=57), timbre.performance(recording, 44100, 57)
     assert np.allclose(reconstruction, timbre.decode(latent, 57, performance=performance), atol=1e-5)
     measured = measure_vibrato(reconstruction, 44100, 57)
     assert measured.depth_cents == pytest.approx(40.0, rel=0.15) and measured.rate_hz == pytest.approx(5.5, abs=0.1)

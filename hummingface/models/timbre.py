@@ -86,7 +86,10 @@ class Timbre:
         from pathlib import Path
 
         folder = Path(folder)
-        model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
+        # Built outside inference mode even when loaded inside it: refine() takes gradients through the model,
+        # and autograd refuses weights and buffers created in inference mode.
+        with torch.inference_mode(False):
+            model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
         latent = LatentSpace.load(folder / LATENT_FILE) if (folder / LATENT_FILE).is_file() else None
         timbre = cls(model, latent, vocoder)
         timbre.folder = folder
