@@ -270,6 +270,21 @@ def test_original_note_from_the_corpus_folder(tiny_weights, tmp_path):
     assert not torch.allclose(found.latent, timbre.latent.point_latents[0])
 
 
+def test_a_second_click_reuses_the_fitted_latent(tiny_weights, tmp_path, monkeypatch):
+    studio = Studio.load(str(tiny_weights), "cpu")
+    note_id = studio.timbres["cvae"].latent.note_ids[0]
+    studio.notes_dir = tmp_path
+    (tmp_path / "nsynth-valid" / "audio").mkdir(parents=True)
+    sf.write(tmp_path / "nsynth-valid" / "audio" / f"{note_id}.wav", np.zeros(64000, np.float32) + 0.1, 16000)
+    timbre = studio.timbres["cvae"]
+    fits = []
+    fit = timbre.fit
+    monkeypatch.setattr(timbre, "fit", lambda *args: fits.append(args) or fit(*args))
+    pixel = studio.explore_map("cvae", 1, 2)[1].to_pixel(*studio._coordinates("cvae", 1, 2)[0])
+    first, second = studio.explore("cvae", 1, 2, pixel), studio.explore("cvae", 1, 2, pixel)
+    assert len(fits) == 1 and torch.equal(first.latent, second.latent)
+
+
 def test_fidelity_picture(studio):
     picture = studio.fidelity("cvae")
     assert picture.ndim == 3 and picture.shape[2] == 3
