@@ -29,7 +29,7 @@ import torch
 
 from hummingface.audio import audio_info, read_audio, to_int16, write_audio
 from hummingface.cli_args import MAX_SEED, number
-from hummingface.constants import MAX_UPLOAD_SECONDS, SAMPLE_RATE, note_name
+from hummingface.constants import MAX_UPLOAD_SECONDS, note_name
 from hummingface.data.gm import FAMILIES
 from hummingface.device import get_device
 from hummingface.errors import UserError
@@ -380,7 +380,7 @@ class Studio:
         latent = space.point_latents[index]
         pitch, family = int(space.point_pitch[index]), FAMILIES[int(space.point_family[index])]
         velocity, note_id = int(space.point_velocity[index]), space.note_ids[index]
-        original, original_rate, where = self._original(note_id)
+        original, original_rate, where = self._original(note_id, timbre.sample_rate)
         # The latent holds neither the original's vibrato nor its exact loudness: the reconstruction is played as
         # the original was (hummingface.performance), and its vibrato is measured for "Send to Designer". With the
         # original at hand, the map's latent (the encoder's guess) is refined to it, as an upload's is.
@@ -415,21 +415,30 @@ class Studio:
         coords = space.to_sliders(space.point_latents, count).numpy()
         return coords[:, [x_component - 1, y_component - 1]]
 
-    def _original(self, note_id: str) -> tuple[np.ndarray | None, int, str]:
-        """The original note ``(audio, sample rate, where from)``: the corpus file (at its own rate) if present,
-        else rendered again with FluidSynth at 16 kHz, else ``None``."""
+    def _original(self, note_id: str, sample_rate: int) -> tuple[np.ndarray | None, int, str]:
+        """The original note ``(audio, its rate, where from)``, for a model that writes ``sample_rate`` Hz.
+
+        The corpus file if present at that rate or above, else the note rendered again with FluidSynth at
+        ``sample_rate`` (so a 44.1-kHz reconstruction is heard beside a 44.1-kHz original, not the 16-kHz
+        corpus's), else the corpus file at its lower rate, else ``None``.
+        """
+        found = None
         for split in ("valid", "test", "train"):
             path = self.notes_dir / f"nsynth-{split}" / "audio" / f"{note_id}.wav"
             if path.is_file():
                 audio, rate = read_audio(path, mono=True)
-                return audio[0], rate, f"from {path}"
+                found = audio[0], rate, f"from {path}"
+                if rate >= sample_rate:
+                    return found
+                break
         try:
             from hummingface.data.notes import render_note
             from hummingface.data.synth import FLUIDR3_GM
 
-            return render_note(note_id, FLUIDR3_GM), SAMPLE_RATE, "re-rendered with FluidSynth"
+            audio = render_note(note_id, FLUIDR3_GM, sample_rate=sample_rate)
+            return audio, sample_rate, f"re-rendered with FluidSynth at {sample_rate / 1000:g} kHz"
         except (UserError, ImportError, OSError):
-            return None, SAMPLE_RATE, "not available (no corpus and no FluidSynth here)"
+            return found or (None, sample_rate, "not available (no corpus and no FluidSynth here)")
 
     # -- Instruments: keyboard, export, MIDI render, named sliders, mutate -------------------------------
 

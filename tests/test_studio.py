@@ -270,6 +270,29 @@ def test_original_note_from_the_corpus_folder(tiny_weights, tmp_path):
     assert not torch.allclose(found.latent, timbre.latent.point_latents[0])
 
 
+def test_original_is_rendered_at_the_models_rate(tiny_weights, tmp_path):
+    # A 16-kHz corpus file would be heard band-limited beside the 44.1-kHz reconstruction: FluidSynth (real,
+    # FluidR3) renders the note again at the model's rate; a 44.1-kHz corpus file is read as it is.
+    from hummingface.data.notes import NoteRenderConfig, plan_instruments
+    from hummingface.data.synth import FLUIDR3_GM
+
+    studio = Studio.load(str(tiny_weights), "cpu")
+    space = studio.timbres["cvae"].latent
+    space.note_ids[0] = plan_instruments(NoteRenderConfig(soundfont=FLUIDR3_GM, out=tmp_path))[0].name + "-060-100"
+    studio.notes_dir = tmp_path
+    folder = tmp_path / "nsynth-valid" / "audio"
+    folder.mkdir(parents=True)
+    pixel = studio.explore_map("cvae", 1, 2)[1].to_pixel(*studio._coordinates("cvae", 1, 2)[0])
+    sf.write(folder / f"{space.note_ids[0]}.wav", np.full(64000, 0.1, np.float32), 16000)
+    found = studio.explore("cvae", 1, 2, pixel)
+    rate, audio = found.original
+    assert rate == 44100 and "re-rendered with FluidSynth at 44.1 kHz" in found.labels
+    assert np.abs(audio).max() > 1000  # the instrument, not the constant corpus file
+    sf.write(folder / f"{space.note_ids[0]}.wav", np.full(176400, 0.1, np.float32), 44100)
+    found = studio.explore("cvae", 1, 2, pixel)
+    assert found.original[0] == 44100 and "from" in found.labels
+
+
 def test_a_second_click_reuses_the_fitted_latent(tiny_weights, tmp_path, monkeypatch):
     studio = Studio.load(str(tiny_weights), "cpu")
     note_id = studio.timbres["cvae"].latent.note_ids[0]
