@@ -7,6 +7,7 @@ Each command is a ``cmd_*`` function taking the parsed arguments; heavy imports 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -415,5 +416,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def _stop(signum: int, frame: object) -> None:
+    # `kill PID` (SIGTERM) would end the process at once and orphan its worker processes (`data notes` renders in
+    # a pool, which would go on rendering); as an interrupt it unwinds like Ctrl-C and the pool is terminated.
+    raise KeyboardInterrupt
+
+
+def run() -> None:
+    """The console script and ``python -m hummingface``: :func:`main`, with ``kill`` taken as Ctrl-C."""
+    signal.signal(signal.SIGTERM, _stop)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

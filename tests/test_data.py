@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -280,6 +281,47 @@ def test_cli_bad_arguments(tmp_path, capsys):
     assert_fails("music", "--out", str(tmp_path), "--minutes", "1", "--audio", str(tmp_path / "nope"),
                  words=("--audio", "not a folder"))
     assert_fails("music", "--out", str(tmp_path), "--minutes", "0", words=("--minutes",))
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@needs_soundfont
+def test_cli_kill_stops_the_render_workers(tmp_path):
+    # A render left in the background (nohup ... &) and stopped with `kill` must not leave its worker processes
+    # rendering into the folder: SIGTERM unwinds like Ctrl-C, and the pool is terminated.
+    process = subprocess.Popen([sys.executable, "-m", "hummingface", "data", "notes", "--soundfont", str(FLUIDR3_GM),
+                                "--out", str(tmp_path), "--limit", "2500"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not any(tmp_path.glob("nsynth-*/audio/*.wav")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = _children(process.pid)
+    assert workers and process.poll() is None, "the render never started"
+    process.terminate()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().endswith("interrupted."), err
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
 
 
 @needs_soundfont
