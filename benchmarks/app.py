@@ -14,6 +14,7 @@ Targets (2 CPU cores): first page <= 10 s; resident memory <= 1.5 GB after start
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -116,6 +117,13 @@ def main() -> None:
                 i = next(calls) % len(sliders)
                 client.predict("cvae", 60, *sliders[i].tolist(), api_name="/design")
 
+            # Explorer clicks over the map: the first click on a note fits its latent to the original, a click
+            # on it again reuses the fit (Studio.explore); the cycle gives each pass the same notes.
+            pixels = itertools.cycle(np.random.default_rng(1).uniform((40, 40), (600, 440), (args.repeats + 1, 2)))
+
+            def explore():
+                client.predict("cvae", 1, 2, *next(pixels).tolist(), api_name="/explore")
+
             import httpx
 
             http = httpx.Client(timeout=60)
@@ -130,6 +138,8 @@ def main() -> None:
                                                     args.repeats)),
                 "design": summary(timed(design, args.repeats)),
                 "generate_note": summary(timed(lambda: client.predict(api_name="/generate_note"), args.repeats)),
+                "explore_first_click": summary(timed(explore, args.repeats)),
+                "explore_click_again": summary(timed(explore, args.repeats)),
                 "upsample_10s": summary(timed(
                     lambda: client.predict(handle_file(str(CLIP)), api_name="/upsample"), max(3, args.repeats // 10)
                 )),

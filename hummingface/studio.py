@@ -422,23 +422,20 @@ class Studio:
         ``sample_rate`` (so a 44.1-kHz reconstruction is heard beside a 44.1-kHz original, not the 16-kHz
         corpus's), else the corpus file at its lower rate, else ``None``.
         """
-        found = None
-        for split in ("valid", "test", "train"):
-            path = self.notes_dir / f"nsynth-{split}" / "audio" / f"{note_id}.wav"
-            if path.is_file():
-                audio, rate = read_audio(path, mono=True)
-                found = audio[0], rate, f"from {path}"
-                if rate >= sample_rate:
-                    return found
-                break
-        try:
-            from hummingface.data.notes import render_note
-            from hummingface.data.synth import FLUIDR3_GM
+        corpus = [self.notes_dir / f"nsynth-{split}/audio/{note_id}.wav" for split in ("valid", "test", "train")]
+        path = next((path for path in corpus if path.is_file()), None)
+        if path is None or audio_info(path).samplerate < sample_rate:
+            try:
+                from hummingface.data.notes import render_note
+                from hummingface.data.synth import FLUIDR3_GM
 
-            audio = render_note(note_id, FLUIDR3_GM, sample_rate=sample_rate)
-            return audio, sample_rate, f"re-rendered with FluidSynth at {sample_rate / 1000:g} kHz"
-        except (UserError, ImportError, OSError):
-            return found or (None, sample_rate, "not available (no corpus and no FluidSynth here)")
+                audio = render_note(note_id, FLUIDR3_GM, sample_rate=sample_rate)
+                return audio, sample_rate, f"re-rendered with FluidSynth at {sample_rate / 1000:g} kHz"
+            except (UserError, ImportError, OSError):
+                if path is None:
+                    return None, sample_rate, "not available (no corpus and no FluidSynth here)"
+        audio, rate = read_audio(path, mono=True)
+        return audio[0], rate, f"from {path}"
 
     # -- Instruments: keyboard, export, MIDI render, named sliders, mutate -------------------------------
 
