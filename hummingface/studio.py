@@ -136,8 +136,8 @@ class Studio:
         self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
         self.keep_seconds = keep_seconds
         self._maps: OrderedDict[tuple[str, int, int], tuple[np.ndarray, MapView]] = OrderedDict()  # LRU
-        # Explorer notes' latents fitted to their originals, by (model, map point): a click on a fitted note
-        # takes 530 ms instead of 867 (benchmarks/app.py), and the map's points bound the dict (2 048 x 64 floats per model, 0.5 MB).
+        # Explorer notes' latents fitted to their originals, by (model, map point): a click on a fitted note takes
+        # 530 ms instead of 867 (benchmarks/app.py); the map's points bound the dict (2 048 x 64 floats a model).
         self._fits: dict[tuple[str, int], torch.Tensor] = {}
 
     @classmethod
