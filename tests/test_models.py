@@ -251,6 +251,15 @@ def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name, tmp
         refined = model.refine(latent, features, 57, steps=30)
     assert refined.shape == latent.shape and error(refined) < 0.5 * error(latent)
     assert all(p.grad is None for p in model.model.parameters())
+    # A note that fades 30 dB, which the decoder cannot draw: fitted as reconstruct plays it, at its own loudness.
+    spectrogram = model.spectrogram
+    faded = spectrogram.with_loudness(features, spectrogram.loudness_db(features) - torch.linspace(0, 30, 251))
+
+    def played_error(z: torch.Tensor) -> float:
+        played = spectrogram.with_loudness(model.decode_features(z, 57), spectrogram.loudness_db(faded))
+        return float((played - faded).abs().mean())
+
+    assert played_error(model.refine(latent, faded, 57, steps=30)) < 0.5 * played_error(latent)
     # A model loaded inside inference mode (as a handler or a benchmark may) refines too.
     model.model.save_pretrained(tmp_path / name)
     with torch.inference_mode():
