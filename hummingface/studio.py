@@ -137,7 +137,7 @@ class Studio:
         self.keep_seconds = keep_seconds
         self._maps: OrderedDict[tuple[str, int, int], tuple[np.ndarray, MapView]] = OrderedDict()  # LRU
         # Explorer notes' latents fitted to their originals, by (model, map point): a click on a fitted note takes
-        # 530 ms instead of 867 (benchmarks/app.py); the map's points bound the dict (2 048 x 64 floats a model).
+        # 449 ms instead of 717 (benchmarks/app.py); the map's points bound the dict (2 048 x 64 floats a model).
         self._fits: dict[tuple[str, int], torch.Tensor] = {}
 
     @classmethod
