@@ -207,6 +207,15 @@ def slaney_mel(hz: torch.Tensor) -> torch.Tensor:
     return torch.where(hz < 1000.0, linear, 15.0 + 27.0 * torch.log(hz.clamp_min(1000.0) / 1000.0) / math.log(6.4))
 
 
+def mel_band_position(spectrogram: SpectrogramConfig, hz: torch.Tensor) -> torch.Tensor:
+    """Frequencies ``hz`` (any shape) -> their fractional mel band of the features, for :func:`sample_bands`:
+    band ``i`` is centred at ``(i + 1)`` band spacings on the Slaney mel axis; read at most up to
+    :data:`TRUSTED_HZ`, and clamped to the bands."""
+    n_mels = spectrogram.n_mels
+    spacing = float(slaney_mel(torch.tensor(spectrogram.sample_rate / 2.0))) / (n_mels + 1)
+    return (slaney_mel(hz.clamp(max=TRUSTED_HZ)) / spacing - 1).clamp(0, n_mels - 1)
+
+
 def mel_to_envelope(spectrogram: SpectrogramConfig, hz: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Linear interpolation from the mel band centres to frequencies ``hz`` ``(n,)``: a matrix ``(n, n_mels)``
     (rows above :data:`TRUSTED_HZ` unused) and, per frequency, the octaves above :data:`TRUSTED_HZ` ``(n,)``."""
@@ -227,11 +236,9 @@ def equaliser_matrix(config: VocoderConfig) -> torch.Tensor:
     """Weights ``(n_mels, noise_fft // 2 + 1)`` from per-band gains to the noise STFT's bins: linear between the mel
     band centres, as :meth:`Vocoder.read_mel` reads the partials' levels, fading to zero over
     :data:`TRUSTED_HZ` .. :data:`EQUALISER_TOP_HZ`."""
-    n_mels = config.spectrogram.n_mels
     hz = torch.linspace(0, config.sample_rate / 2, config.noise_fft // 2 + 1)
-    spacing = float(slaney_mel(torch.tensor(config.spectrogram.sample_rate / 2.0))) / (n_mels + 1)
-    position = (slaney_mel(hz.clamp(max=TRUSTED_HZ)) / spacing - 1).clamp(0, n_mels - 1)
-    weights = (1 - (position[None, :] - torch.arange(n_mels)[:, None]).abs()).clamp_min(0)
+    position = mel_band_position(config.spectrogram, hz)
+    weights = (1 - (position[None, :] - torch.arange(config.spectrogram.n_mels)[:, None]).abs()).clamp_min(0)
     return weights * ((EQUALISER_TOP_HZ - hz) / (EQUALISER_TOP_HZ - TRUSTED_HZ)).clamp(0, 1)
 
 
@@ -380,12 +387,8 @@ class Vocoder(Pretrained):
         """ln magnitudes ``(B, T, n_mels)`` read at frequencies ``hz`` ``(B, T, K)``: linear between the band centres
         on the mel axis (so resolved low partials keep their own band's level); above :data:`TRUSTED_HZ`, the
         loudest band of :data:`TOP_BAND_HZ` (``top`` ``(B, T)``) falling at :data:`TOP_OCTAVE_SLOPE`."""
-        spectrogram = self.config.spectrogram
-        n_mels = spectrogram.n_mels
-        spacing = float(slaney_mel(torch.tensor(spectrogram.sample_rate / 2.0))) / (n_mels + 1)
-        index = slaney_mel(hz.clamp(max=TRUSTED_HZ)) / spacing - 1  # band i is centred at (i + 1) * spacing mels
-        return self.continued(sample_bands(log_mel, index.clamp(0, n_mels - 1)), top[..., None],
-                              torch.log2((hz / TRUSTED_HZ).clamp_min(1.0)), TOP_OCTAVE_SLOPE)
+        level = sample_bands(log_mel, mel_band_position(self.config.spectrogram, hz))
+        return self.continued(level, top[..., None], torch.log2((hz / TRUSTED_HZ).clamp_min(1.0)), TOP_OCTAVE_SLOPE)
 
     @staticmethod
     def continued(level: torch.Tensor, top: torch.Tensor, octaves_above: torch.Tensor, slope: float) -> torch.Tensor:
