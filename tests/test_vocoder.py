@@ -2,7 +2,6 @@
 oscillator's partials, one training step through the engine, strict save/load with the rate in its config) and
 the note models playing through it (or at 16 kHz without it)."""
 
-import dataclasses
 import json
 import re
 
@@ -120,49 +119,6 @@ def test_decode_equalises_the_note_towards_the_features_it_plays():
     assert equalised.shape == played.shape
     assert error(equalised) < 0.6 * error(played)
 
-
-
-def test_an_excerpt_is_equalised_towards_its_own_frames_of_the_features():
-    """Training equalises excerpts: one that starts 1.5 s in aims at the features of 1.5 s on, not of the note's
-    start (a note that swells 30 dB would be pulled towards its quiet onset)."""
-    model = Vocoder(TINY).eval()
-    swell = tone(57, 44100) * np.geomspace(0.03, 1.0, 176400).astype(np.float32) / np.exp(-np.arange(176400) / 44100)
-    features = features_of(swell.astype(np.float32), 44100)[None]
-    start, length = 66150, 44100
-    with torch.inference_mode():
-        whole = model(features, torch.tensor([57.0]), equalise=True)[0][0, start:start + length]
-        excerpt = model(features, torch.tensor([57.0]), start=start, length=length, equalise=True)[0][0]
-    rms_db = [20 * np.log10(float(x[4410:-4410].square().mean().sqrt())) for x in (whole, excerpt)]
-    assert abs(rms_db[0] - rms_db[1]) < 1.5
-
-
-def test_a_learned_equaliser_starts_as_the_plain_one_and_learns_where_to_aim(tmp_path):
-    """Its head starts at zero (the plain equaliser's output), gets gradients through the equaliser, moves the
-    aim where it is trained to, and is saved with the config that builds it."""
-    torch.manual_seed(0)
-    plain = Vocoder(TINY).eval()
-    learned = Vocoder(dataclasses.replace(TINY, learned_equaliser=True)).eval()
-    learned.load_state_dict(plain.state_dict(), strict=False)
-    features = features_of(tone(52, 44100), 44100)[None]
-    pitch = torch.tensor([52.0])
-    with torch.inference_mode():
-        assert torch.allclose(plain(features, pitch, equalise=True)[0], learned(features, pitch, equalise=True)[0])
-
-    quieter = torch.from_numpy(0.5 * tone(52, 44100)[None])  # the target: the same note 6 dB down
-    optimiser = torch.optim.Adam(learned.equaliser.parameters(), lr=0.05)
-    losses = []
-    for _ in range(30):
-        audio = learned(features, pitch, start=44100, length=44100, equalise=True)[0]
-        loss = (audio.square().mean().sqrt() - quieter[:, 44100:88200].square().mean().sqrt()).abs()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.3 * losses[0]
-    learned.save_pretrained(tmp_path / "learned")
-    again = Vocoder.from_folder(tmp_path / "learned")
-    assert again.config.learned_equaliser
-    assert np.array_equal(again.decode(features[0], 52), learned.decode(features[0], 52))
 
 def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
     model = Vocoder(TINY).eval()
@@ -306,10 +262,10 @@ def test_cli_trains_it_and_refuses_a_timbre_with_other_features(corpus44, tiny_c
     out = tmp_path / "cli"
     main(["train", "vocoder", "--data", str(corpus44), "--timbre", str(tiny_cvae), "--out", str(out),
           "--max-steps", "1", "--batch-size", "2", "--width", "8", "--blocks", "2", "--valid-notes", "2",
-          "--crop-seconds", "0.5", "--learned-equaliser"])
+          "--crop-seconds", "0.5"])
     assert "vocoder: 1 steps" in capsys.readouterr().out
     saved = json.loads((out / "config.json").read_text())
-    assert saved["width"] == 8 and saved["dilations"] == [1, 2] and saved["learned_equaliser"]
+    assert saved["width"] == 8 and saved["dilations"] == [1, 2]
     linear = tmp_path / "linear"
     config = AutoencoderConfig(latent_size=8, channels=(4, 4, 4, 4, 4), pitch_embedding=4)
     VAE(AutoencoderConfig(**{**config.__dict__, "spectrogram": config.spectrogram.__class__(n_mels=0)})

@@ -133,8 +133,6 @@ class VocoderConfig:
         min_pitch, max_pitch: MIDI pitches it knows; others are clamped.
         pitch_embedding: size of the learned pitch embedding given to every frame.
         min_hz: bottom of the log-frequency axis.
-        learned_equaliser: the control network also writes, per frame and mel band, a correction (nepers) of
-            what the equaliser aims at (see :meth:`Vocoder.equalise`); ``False`` in vocoders trained before it.
     """
 
     sample_rate: int = 44100
@@ -153,7 +151,6 @@ class VocoderConfig:
     max_pitch: int = 108
     pitch_embedding: int = 16
     min_hz: float = 20.0
-    learned_equaliser: bool = False
 
     def __post_init__(self) -> None:
         if self.spectrogram.n_mels < 2:
@@ -286,10 +283,6 @@ class Vocoder(Pretrained):
         self.out = nn.Conv1d(config.width, config.n_controls, 1)
         nn.init.zeros_(self.out.weight)  # an untrained vocoder plays the mel-derived envelope as it is
         nn.init.zeros_(self.out.bias)
-        if config.learned_equaliser:  # starts at zero too: the equaliser first aims at the features themselves
-            self.equaliser = nn.Conv1d(config.width, n_mels, 1)
-            nn.init.zeros_(self.equaliser.weight)
-            nn.init.zeros_(self.equaliser.bias)
 
         self.log = LogCompression()
         nyquist = config.sample_rate / 2
@@ -314,8 +307,7 @@ class Vocoder(Pretrained):
         """The synthesiser's controls, frames second: ``log_mel`` ``(B, T, n_mels)``, the features as natural-log
         magnitudes; ``envelope`` ``(B, T, n_envelope)`` and ``detail`` ``(B, T, n_detail)``, the network's
         corrections (nepers) of the harmonics' amplitudes read from ``log_mel``; ``deviation`` ``(B, T)``
-        semitones; ``noise`` ``(B, T, n_noise)`` ln gains; with ``learned_equaliser``, ``equaliser``
-        ``(B, T, n_mels)`` nepers added to what :meth:`equalise` aims at; ``T`` = the features' frames."""
+        semitones; ``noise`` ``(B, T, n_noise)`` ln gains; ``T`` = the features' frames."""
         config = self.config
         index = pitch.round().long().clamp(config.min_pitch, config.max_pitch) - config.min_pitch
         embedding = self.embedding(index)[:, :, None].expand(-1, -1, features.shape[-1])
@@ -324,9 +316,7 @@ class Vocoder(Pretrained):
             [config.n_envelope, config.n_detail, 1, config.n_noise], -1)
         log_mel = (features * self.log.scale + self.log.offset).transpose(1, 2)  # (B, T, n_mels), ln magnitude
         top = log_mel[..., self.top_bands].amax(-1)  # (B, T): where the continuation above TRUSTED_HZ starts
-        learned = {"equaliser": self.equaliser(F.gelu(hidden)).transpose(1, 2)} if self.config.learned_equaliser else {}
         return {
-            **learned,
             "log_mel": log_mel,
             "top": top,
             "envelope": envelope,
@@ -337,25 +327,20 @@ class Vocoder(Pretrained):
         }
 
     def forward(self, features: torch.Tensor, pitch: torch.Tensor, f0: torch.Tensor | None = None, start: int = 0,
-                length: int | None = None, bend: torch.Tensor | None = None, equalise: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                length: int | None = None, bend: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Features ``(B, n_mels, T)`` + ``(B,)`` MIDI pitch -> audio ``(B, samples)`` (fresh noise when training)
         and the predicted f0 deviation ``(B, T)`` in semitones.
 
         ``bend`` ``(T,)`` or ``(B, T)`` cents moves the f0 on top of the deviation (a vibrato). Training passes
         the note's tracked ``f0`` ``(B, T)`` Hz to drive the oscillator instead of the prediction, and renders
-        only samples ``start .. start + length`` (see :meth:`render`). ``equalise``: through :meth:`equalise`,
-        as :meth:`decode` plays it.
+        only samples ``start .. start + length`` (see :meth:`render`).
         """
         pitch = torch.as_tensor(pitch, device=features.device).reshape(-1).expand(features.shape[0]).float()
         curves = self.control_curves(features, pitch)
         if f0 is None:
             cents = 100.0 * curves["deviation"] + (0.0 if bend is None else bend.to(features.device))
             f0 = midi_to_hz(pitch)[:, None] * 2.0 ** (cents / 1200.0)
-        audio = self.render(curves, f0, start, length)
-        if equalise:
-            audio = self.equalise(audio, features, curves.get("equaliser"), start)
-        return audio, curves["deviation"]
+        return self.render(curves, f0, start, length), curves["deviation"]
 
     def render(self, curves: dict[str, torch.Tensor], f0: torch.Tensor, start: int = 0,
                length: int | None = None) -> torch.Tensor:
@@ -468,12 +453,11 @@ class Vocoder(Pretrained):
         if bend is not None:
             seconds = torch.arange(features.shape[-1]) / self.config.frame_rate
             cents = bend.cents(seconds).float().to(features.device)
-        audio = self(features, pitch.expand(features.shape[0]), bend=cents, equalise=True)[0].float()
+        audio = self.equalise(self(features, pitch.expand(features.shape[0]), bend=cents)[0].float(), features)
         audio = peak_limit(audio.cpu().numpy())
         return audio[0] if single else audio
 
-    def equalise(self, audio: torch.Tensor, features: torch.Tensor, correction: torch.Tensor | None = None,
-                 start: int = 0) -> torch.Tensor:
+    def equalise(self, audio: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Audio ``(B, samples)`` filtered so that it reads ``features`` ``(B, n_mels, T)`` below :data:`TRUSTED_HZ`.
 
         The synthesiser puts each band's energy into partials and noise by rules and a network that get a band's
@@ -482,32 +466,22 @@ class Vocoder(Pretrained):
         and analysed into the same mel bands -- and every frame of its STFT (``noise_fft`` / ``noise_hop``) is
         scaled, band by band, by what it lacks (at most :data:`EQUALISER_LIMIT`), keeping its phases. Above
         :data:`TRUSTED_HZ` the correction fades out and the top octave stays as the synthesiser drew it.
-        ``correction`` ``(B, T, n_mels)`` nepers moves the aim (the ``learned_equaliser``); ``audio`` may be an
-        excerpt starting ``start`` samples into the note. The gains are differentiable in ``correction`` and
-        the audio, not in the analysis (it runs on numpy), so training can learn the aim through it.
 
         Measured on the 40 held-out notes of ``benchmarks/notes44.py``, ViSQOL / full-band LSD_dB: true
         features 4.10 / 4.24 -> 4.14 / 3.28, refined cvae reconstructions 4.10 / 4.71 -> 4.13 / 4.43, for ~6 ms
         per note. It corrects the level as well as the shape: matching only each frame's loudness gave 3.82 and
         4.55 dB; a second pass gains 0.01 dB on reconstructions, scaling the gains by 0.75 another 0.01. The bass
         reconstructions lose (2.8 -> 3.5 dB): the network had learnt to undo some of the cvae's errors, which the
-        equaliser brings back -- unless it learns where to aim (``learned_equaliser``). On 40 validation notes,
-        aiming at the *true* features while playing the cvae's reconstructions took them from 4.84 to 4.11 dB:
-        what a perfect aim would be worth. Gains smoothed over 3 mel bands, boosts limited to 3 dB or cuts and
-        boosts to 6 dB all scored worse there (true features 4.21 -> 4.39-4.42 dB).
+        equaliser brings back.
         """
         config = self.config
-        heard = self.analysis(torch.from_numpy(resample(audio.detach().cpu().numpy(), config.sample_rate,
+        heard = self.analysis(torch.from_numpy(resample(audio.cpu().numpy(), config.sample_rate,
                                                         config.spectrogram.sample_rate)).to(audio.device))
-        # Heard frame j sits at start / sample_rate + j / frame_rate seconds: the features there.
-        offset = start / config.sample_rate * config.frame_rate
-        frames = torch.arange(heard.shape[-1], device=audio.device) + offset
-        aim = interpolate_frames(features.transpose(1, 2), frames) * self.log.scale  # (B, frames, n_mels)
-        if correction is not None:
-            aim = aim + interpolate_frames(correction, frames)
-        lack = (aim - heard.transpose(1, 2) * self.log.scale).clamp(-EQUALISER_LIMIT, EQUALISER_LIMIT)
+        frames = min(heard.shape[-1], features.shape[-1])
+        lack = ((features[..., :frames] - heard[..., :frames]) * self.log.scale).clamp(-EQUALISER_LIMIT,
+                                                                                       EQUALISER_LIMIT)
         spectrum = self.noise_stft(audio)  # (B, bins, F)
         position = torch.arange(spectrum.shape[-1], device=audio.device) * (config.noise_hop / config.sample_rate
                                                                             * config.frame_rate)
-        gains = interpolate_frames(lack, position.float()) @ self.equaliser_bands  # (B, F, bins)
+        gains = interpolate_frames(lack.transpose(1, 2), position.float()) @ self.equaliser_bands  # (B, F, bins)
         return self.noise_stft.inverse(spectrum * gains.exp().transpose(1, 2), audio.shape[-1])

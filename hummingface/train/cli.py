@@ -17,8 +17,7 @@ TIMBRE_MODELS = ("ae", "vae", "mog-vae", "cvae")
 MODELS = (*TIMBRE_MODELS, "gan", "cdecoder", "upsampler", "family-classifier", "vocoder")
 # Flag destinations that are named differently in the train configs.
 CONFIG_NAMES = {"lr": "learning_rate", "kl_warmup": "kl_warmup_steps", "d_lr": "d_learning_rate"}
-# Flags that build the model's own config, not its train config.
-MODEL_FLAGS = ("latent_size", "channels", "pitch_temperature", "width", "blocks", "learned_equaliser")
+MODEL_FLAGS = ("latent_size", "channels", "pitch_temperature", "width", "blocks")  # -> the model's own config
 # argparse types that refuse, in one sentence, what no run could use (a count below 1, a negative rate, nan).
 COUNT = bounded(int, 1)
 AMOUNT = bounded(float, 0)
@@ -92,8 +91,6 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--blocks", type=COUNT, help="dilated residual blocks (default 8)")
             parser.add_argument("--valid-notes", type=COUNT, help="validation notes per checkpoint (default 24)")
             parser.add_argument("--init", help="start from this vocoder checkpoint's weights, e.g. checkpoints/vocoder")
-            parser.add_argument("--learned-equaliser", action="store_true", default=None,
-                                help="the network also learns where the equaliser aims, band by band (a new head)")
         parser.set_defaults(func=cmd_train)
 
 
@@ -162,8 +159,6 @@ def _model_changes(args: argparse.Namespace, model_config_class) -> dict:
         changes["width"] = args.width
     if getattr(args, "blocks", None) is not None:
         changes["dilations"] = (model_config_class.dilations * 4)[: args.blocks]
-    if getattr(args, "learned_equaliser", None):
-        changes["learned_equaliser"] = True
     return changes
 
 

@@ -9,8 +9,6 @@ spectrograms the vocoder will be given in the app, paired with the real note the
 Every step renders a random ``crop_seconds`` excerpt of each note (the loss and the synthesiser cost per
 sample, and a one-second excerpt teaches as much as a four-second one), with the oscillator driven by the
 note's tracked f0 (:func:`track_f0`, cached once) while the network's f0 deviation is taught to match it.
-The excerpt goes through the equaliser as :meth:`Vocoder.decode` plays it, so the network learns what the
-equaliser leaves wrong, and -- with ``learned_equaliser`` -- where the equaliser should aim.
 Losses: a multi-resolution STFT loss (DDSP's multi-scale spectral loss: L1 on linear and on log magnitudes,
 FFT 4096 .. 128 with 50 % overlap) plus ``deviation_weight`` x the L1 distance in semitones between the
 predicted and tracked f0 on sounding frames. Validation renders whole notes with the *predicted* f0:
@@ -302,7 +300,7 @@ class VocoderTask(Task):
         f0 = torch.from_numpy(notes.f0[index]).to(self.device)
         sounding = torch.from_numpy(notes.sounding[index]).to(self.device)
         with self.autocast():
-            audio, predicted = self.trained(features, pitch, f0=f0, start=start, length=length, equalise=True)
+            audio, predicted = self.trained(features, pitch, f0=f0, start=start, length=length)
         stft = self.loss(audio.float(), target)
         tracked = 12 * torch.log2(f0 / midi_to_hz(pitch)[:, None])
         deviation = ((predicted.float() - tracked).abs() * sounding).sum() / sounding.sum().clamp_min(1)
@@ -324,8 +322,7 @@ class VocoderTask(Task):
                 sources["lsd_db_decoded"] = notes.decoded
             for name, source in sources.items():
                 features = torch.from_numpy(source[index].astype(np.float32)).to(self.device)
-                played = self.model(features, pitch, equalise=True)[0]
-                sums[name] += float(lsd_db(target, played, n_fft=2048, hop_length=512).sum())
+                sums[name] += float(lsd_db(target, self.model(features, pitch)[0], n_fft=2048, hop_length=512).sum())
         return {name: sums[name] / len(notes) for name in sources}
 
     def save(self, folder: Path) -> dict:
