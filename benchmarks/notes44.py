@@ -61,6 +61,15 @@ its noise, however right its spectra, scores much under this against the recordi
 by each of ``--refine-steps`` step counts (``"refine"``: ViSQOL, LSD_dB, per family): what the default of
 :data:`~hummingface.constants.REFINE_STEPS` buys, and what more would.
 
+``--sections gap`` finds where the cvae's reconstructions lose to the vocoder's own ceiling (``"gap"``, no ViSQOL):
+each note's reconstruction (as ``cvae44``) and true features (as ``vocoder_true_mel``) through the vocoder, and
+the reconstruction played with the equaliser aimed at the *true* features (``reconstruction_aimed_at_truth``:
+what knowing each band's true level would be worth); each scored by LSD_dB, and by LSD_dB with only the
+differences below (``lsd_db_below_8k``) or above 8 kHz (``lsd_db_above_8k``) counted.
+
+``--split valid`` scores the validation split's notes instead (other held-out GM programs): choose there,
+report on test.
+
 ``--sections speed`` measures only the decode times (``"decode_speed"``): run it on an otherwise idle machine.
 """
 
@@ -78,7 +87,7 @@ import numpy as np
 import soxr
 import torch
 
-from hummingface.audio import fit_length, resample
+from hummingface.audio import fit_length, peak_limit, resample
 from hummingface.constants import NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
@@ -101,7 +110,7 @@ MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
 SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_unrefined", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
-SECTIONS = ("cvae", "models", "vibrato", "noise", "refine", "speed")
+SECTIONS = ("cvae", "models", "vibrato", "noise", "refine", "gap", "speed")
 VIBRATO_SYSTEMS = ("cvae44", "cvae44_sine", "cvae44_no_vibrato")
 
 
@@ -415,12 +424,12 @@ def system_figures(per_note: list[dict], name: str) -> tuple[dict, dict]:
     return overall, per_family
 
 
-def real_notes(data: Path, notes) -> list[tuple[np.ndarray, Performance, dict]]:
+def real_notes(data: Path, notes, split: str = "test") -> list[tuple[np.ndarray, Performance, dict]]:
     """Each scored note's true 44.1-kHz audio ``(176400,)``, its performance, and its row: note id, family, MIDI
     pitch, the sine vibrato fitted to it, and the real note's own pitch check and f0 modulation depth (cents)."""
     out, spectrogram = [], NoteSpectrogram()
     for i, note_id in enumerate(notes.note_ids):
-        real = read_note(data / "nsynth-test" / "audio" / f"{note_id}.wav", RATE)[0]
+        real = read_note(data / f"nsynth-{split}" / "audio" / f"{note_id}.wav", RATE)[0]
         pitch, family = int(notes.pitch[i]), FAMILIES[int(notes.family[i])]
         real_pitch, real_depth = pitch_and_depth(real)
         # What Timbre.reconstruct and "Use this sound" measure: on the note's 16-kHz copy. Measured once.
@@ -436,7 +445,7 @@ def real_notes(data: Path, notes) -> list[tuple[np.ndarray, Performance, dict]]:
 def cvae_section(args, timbre: Timbre, generator: NoteGenerator, vocoder: Vocoder, notes, score) -> dict:
     """The cvae and gan against the 16-kHz path and the ceilings (module docstring); writes the grid ``args.png``."""
     per_note, grid = [], {}
-    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes)):
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes, args.split)):
         pitch, family = note["pitch"], note["family"]
         audio = systems_audio(timbre, vocoder, notes.batch(np.array([i]))["features"][0], pitch, real, performance,
                               Vibrato(**note["measured_vibrato"]))
@@ -497,7 +506,7 @@ def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np
 
 def models_section(args, vocoder: Vocoder, notes) -> dict:
     """Every model of ``args.models`` through the vocoder beside the 16-kHz path (module docstring)."""
-    reals = real_notes(Path(args.data), notes)
+    reals = real_notes(Path(args.data), notes, args.split)
     score = None if args.no_visqol else visqol_scorer()
     out: dict = {"test_notes": len(reals), "real_pitch_pass_rate": float(np.mean([n["real_pitch_ok"]
                                                                                   for *_, n in reals]))}
@@ -527,7 +536,7 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
     families = [FAMILIES.index(f) for f in VIBRATO_FAMILIES]
     candidates = notes.subset(np.nonzero(np.isin(notes.family, families))[0])
     rows, grid = [], {}
-    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), candidates)):
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), candidates, args.split)):
         if (note["real_depth_cents"] or 0) < MIN_VIBRATO_CENTS:
             continue
         pitch = note["pitch"]
@@ -592,7 +601,7 @@ def refine_section(args, vocoder: Vocoder, notes, score) -> dict:
     ``args.refine_steps`` step counts (``steps<n>`` systems, figures as :func:`system_figures`)."""
     timbre = Timbre.from_folder(args.timbre, device="cpu")
     per_note = []
-    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes)):
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes, args.split)):
         features, pitch = notes.batch(np.array([i]))["features"][0], note["pitch"]
         row = dict(note)
         for steps in args.refine_steps:
@@ -608,6 +617,42 @@ def refine_section(args, vocoder: Vocoder, notes, score) -> dict:
         results["systems"][name], results["per_family"][name] = system_figures(per_note, name)
         print(f"{name:10s} {json.dumps(results['systems'][name])}")
     results["notes"] = per_note
+    return results
+
+
+@torch.inference_mode()
+def gap_section(args, vocoder: Vocoder, notes) -> dict:
+    """Reconstructions against true features and against reconstructions aimed at the true features, by LSD_dB
+    over the whole band, below and above 8 kHz (module docstring): mean over the notes, per family, per note."""
+    timbre = Timbre.from_folder(args.timbre, device="cpu")
+    hz = torch.arange(1025) * RATE / 2048  # the bins of LSD_dB's 2048-point STFT
+    parts = {"lsd_db": None, "lsd_db_below_8k": hz < 8000, "lsd_db_above_8k": hz >= 8000}
+    per_note = []
+    for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes, args.split)):
+        features, pitch = notes.batch(np.array([i]))["features"][0], note["pitch"]
+        reconstruction, _ = reconstruct(timbre, features, pitch, performance)
+        cents = performance.cents(torch.arange(features.shape[-1]) / vocoder.config.frame_rate).float()
+        played = vocoder(reconstruction[None], torch.tensor([float(pitch)]), bend=cents)[0]
+        audio = {"reconstruction": vocoder.decode(reconstruction, pitch, performance),
+                 "true_features": vocoder.decode(features, pitch, performance),
+                 "reconstruction_aimed_at_truth": peak_limit(vocoder.equalise(played, features[None]).numpy())[0]}
+        row = {"note": note["note"], "family": note["family"], "pitch": pitch}
+        for name, estimate in audio.items():
+            reference, estimate = torch.from_numpy(real), torch.from_numpy(estimate)
+            row[name] = {part: float(lsd_db(reference, estimate, 2048, 512, counted=counted))
+                         for part, counted in parts.items()}
+        per_note.append(row)
+        print(f"{row['note']}: " + ", ".join(f"{name} {row[name]['lsd_db']:.2f} dB" for name in audio), flush=True)
+    systems = [name for name in per_note[0] if isinstance(per_note[0][name], dict)]
+
+    def means(rows: list[dict]) -> dict:
+        return {name: {part: float(np.mean([r[name][part] for r in rows])) for part in parts} for name in systems}
+
+    results = {"split": args.split, "notes": len(per_note), "systems": means(per_note),
+               "per_family": {family: {"notes": len(rows), **means(rows)} for family in FAMILIES
+                              if (rows := [r for r in per_note if r["family"] == family])},
+               "per_note": per_note}
+    print("gap", json.dumps(results["systems"]))
     return results
 
 
@@ -639,6 +684,8 @@ def main() -> None:
     parser.add_argument("--generator", default="checkpoints/gan", help="the gan whose samples it plays")
     parser.add_argument("--data", default="data/notes44-fluidr3", help="44.1-kHz NSynth-layout corpus (test split)")
     parser.add_argument("--notes", type=int, default=40, help="test notes scored")
+    parser.add_argument("--split", choices=("test", "valid"), default="test",
+                        help="the corpus split the notes come from (valid: to choose without touching the test notes)")
     parser.add_argument("--pitch-latents", type=int, default=1, help="random cvae latents and gan seeds per pitch")
     parser.add_argument("--pitch-step", type=int, default=4, help="test every n-th pitch of 36-84")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (about 2 s per note and system)")
@@ -652,7 +699,8 @@ def main() -> None:
     parser.add_argument("--sections", type=names(SECTIONS), default=["cvae"],
                         help="cvae (the cvae and gan in full, with the decode times), models (the --models), vibrato "
                              "(every test note with vibrato), noise (the noise's own LSD_dB), refine (the cvae at "
-                             "several --refine-steps), speed (the decode times alone), or several: cvae,models")
+                             "several --refine-steps), gap (where reconstructions lose LSD_dB), speed (the decode "
+                             "times alone), or several: cvae,models")
     parser.add_argument("--models", type=names((*TIMBRE_MODELS, *GENERATOR_MODELS)),
                         default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
@@ -662,7 +710,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     vocoder = Vocoder.from_folder(args.vocoder, device="cpu").eval()
-    every = load_features(Path(args.data), "test", vocoder.config.spectrogram, range(24, 97), progress=False)
+    every = load_features(Path(args.data), args.split, vocoder.config.spectrogram, range(24, 97), progress=False)
     notes = every.subset(np.sort(np.random.default_rng([args.seed, 1]).permutation(len(every))[: args.notes]))
     results: dict = {}
     if "speed" in args.sections and "cvae" not in args.sections:  # the decode times alone, on an idle machine
@@ -684,6 +732,8 @@ def main() -> None:
     if "noise" in args.sections:
         results["noise_floor"] = noise_floor(vocoder, notes)
         print("noise floor", json.dumps(results["noise_floor"]))
+    if "gap" in args.sections:
+        results["gap"] = gap_section(args, vocoder, notes)
     if "refine" in args.sections:
         results["refine"] = refine_section(args, vocoder, notes, None if args.no_visqol else visqol_scorer())
     results["vocoder"] = vocoder_info(Path(args.vocoder), vocoder)

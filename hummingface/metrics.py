@@ -13,6 +13,7 @@ def lsd_db(
     n_fft: int = 1024,
     hop_length: int = 256,
     dynamic_range_db: float = 80.0,
+    counted: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Log-spectral distance of notes in dB.
 
@@ -22,6 +23,8 @@ def lsd_db(
 
     Args:
         reference, estimate: ``(..., samples)`` audio at the same rate; the shorter length is used.
+        counted: ``(n_fft // 2 + 1,)`` bool, the bins whose differences count, the others as if the estimate had
+            them right (still in the RMS): what the distance would be were only those bins wrong.
 
     Returns:
         ``(...)`` distances in dB.
@@ -30,7 +33,10 @@ def lsd_db(
     stft = STFT(n_fft, hop_length).to(reference.device)
     ref_db = _clipped_db(stft(reference[..., :length]).abs().square(), dynamic_range_db)
     est_db = _clipped_db(stft(estimate[..., :length]).abs().square(), dynamic_range_db)
-    return (ref_db - est_db).square().mean(dim=-2).sqrt().mean(dim=-1)
+    difference = ref_db - est_db
+    if counted is not None:
+        difference = difference * counted.to(difference.device)[:, None]
+    return difference.square().mean(dim=-2).sqrt().mean(dim=-1)
 
 
 def _clipped_db(power: torch.Tensor, dynamic_range_db: float) -> torch.Tensor:

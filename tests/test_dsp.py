@@ -161,3 +161,16 @@ def test_lsd_db_is_zero_for_identical_and_large_for_noise():
     x = signals()["sine"]
     assert lsd_db(x, x) == 0
     assert lsd_db(x, torch.randn(64000) * 0.1) > 20
+
+
+def test_lsd_db_counts_only_the_bins_it_is_told_to():
+    """A note right below 4 kHz and wrong above: counting only the low bins leaves little (the high partials'
+    window leakage), counting only the high ones nearly the whole distance."""
+    t = torch.arange(64000) / 16000
+    low = torch.sin(2 * math.pi * 440 * t)
+    reference = low + 0.3 * torch.sin(2 * math.pi * 5000 * t)
+    estimate = low + 0.03 * torch.sin(2 * math.pi * 6000 * t)
+    hz = torch.arange(513) * 16000 / 1024
+    full = lsd_db(reference, estimate)
+    below, above = (lsd_db(reference, estimate, counted=mask) for mask in (hz < 4000, hz >= 4000))
+    assert below < 0.15 * full and above > 0.95 * full and full > 3
