@@ -112,6 +112,7 @@ SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_unrefined", "vocoder_true_mel", "c
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato", "noise", "refine", "gap", "speed")
 VIBRATO_SYSTEMS = ("cvae44", "cvae44_sine", "cvae44_no_vibrato")
+GAP_SYSTEMS = ("reconstruction", "true_features", "reconstruction_aimed_at_truth")
 
 
 def visqol_scorer():
@@ -424,9 +425,10 @@ def system_figures(per_note: list[dict], name: str) -> tuple[dict, dict]:
     return overall, per_family
 
 
-def real_notes(data: Path, notes, split: str = "test") -> list[tuple[np.ndarray, Performance, dict]]:
-    """Each scored note's true 44.1-kHz audio ``(176400,)``, its performance, and its row: note id, family, MIDI
-    pitch, the sine vibrato fitted to it, and the real note's own pitch check and f0 modulation depth (cents)."""
+def real_notes(data: Path, notes, split: str) -> list[tuple[np.ndarray, Performance, dict]]:
+    """Each scored note's true 44.1-kHz audio ``(176400,)`` (from the corpus's ``split``), its performance, and its
+    row: note id, family, MIDI pitch, the sine vibrato fitted to it, and the real note's own pitch check and f0
+    modulation depth (cents)."""
     out, spectrogram = [], NoteSpectrogram()
     for i, note_id in enumerate(notes.note_ids):
         real = read_note(data / f"nsynth-{split}" / "audio" / f"{note_id}.wav", RATE)[0]
@@ -633,9 +635,9 @@ def gap_section(args, vocoder: Vocoder, notes) -> dict:
         reconstruction, _ = reconstruct(timbre, features, pitch, performance)
         cents = performance.cents(torch.arange(features.shape[-1]) / vocoder.config.frame_rate).float()
         played = vocoder(reconstruction[None], torch.tensor([float(pitch)]), bend=cents)[0]
-        audio = {"reconstruction": vocoder.decode(reconstruction, pitch, performance),
-                 "true_features": vocoder.decode(features, pitch, performance),
-                 "reconstruction_aimed_at_truth": peak_limit(vocoder.equalise(played, features[None]).numpy())[0]}
+        audio = dict(zip(GAP_SYSTEMS, (vocoder.decode(reconstruction, pitch, performance),
+                                       vocoder.decode(features, pitch, performance),
+                                       peak_limit(vocoder.equalise(played, features[None]).numpy())[0]), strict=True))
         row = {"note": note["note"], "family": note["family"], "pitch": pitch}
         for name, estimate in audio.items():
             reference, estimate = torch.from_numpy(real), torch.from_numpy(estimate)
@@ -643,10 +645,9 @@ def gap_section(args, vocoder: Vocoder, notes) -> dict:
                          for part, counted in parts.items()}
         per_note.append(row)
         print(f"{row['note']}: " + ", ".join(f"{name} {row[name]['lsd_db']:.2f} dB" for name in audio), flush=True)
-    systems = [name for name in per_note[0] if isinstance(per_note[0][name], dict)]
 
     def means(rows: list[dict]) -> dict:
-        return {name: {part: float(np.mean([r[name][part] for r in rows])) for part in parts} for name in systems}
+        return {name: {part: float(np.mean([r[name][part] for r in rows])) for part in parts} for name in GAP_SYSTEMS}
 
     results = {"split": args.split, "notes": len(per_note), "systems": means(per_note),
                "per_family": {family: {"notes": len(rows), **means(rows)} for family in FAMILIES
