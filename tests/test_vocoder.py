@@ -17,7 +17,7 @@ from hummingface.dsp import NoteSpectrogram
 from hummingface.models.autoencoder import CVAE, VAE, AutoencoderConfig
 from hummingface.models.generator import CDecoder, GeneratorConfig, NoteGenerator
 from hummingface.models.timbre import Timbre
-from hummingface.models.vocoder import Vocoder, VocoderConfig
+from hummingface.models.vocoder import NOISE_LEVEL, Vocoder, VocoderConfig
 from hummingface.train.engine import train
 from hummingface.train.vocoder import VocoderTask, VocoderTrainConfig, track_f0, track_window
 
@@ -118,6 +118,18 @@ def test_decode_equalises_the_note_towards_the_features_it_plays():
         equalised = model.equalise(played, features)
     assert equalised.shape == played.shape
     assert error(equalised) < 0.6 * error(played)
+
+
+def test_noise_above_the_features_starts_from_a_high_notes_valleys_not_its_partial():
+    # MIDI 96's partials (2.1 kHz apart) leave most bands of 4.3-6.5 kHz empty: an untrained vocoder's noise above
+    # 6.5 kHz must start there, far under the partial the harmonics continue from (else it hisses to 22 kHz).
+    model = Vocoder(TINY).eval()
+    with torch.inference_mode():
+        curves = model.control_curves(features_of(tone(96, 44100), 44100)[None], torch.tensor([96.0]))
+    held = slice(20, 150)  # frames of the held note
+    first_above = int((model.noise_above > 0).nonzero()[0])
+    below_partial = curves["top"][0, held] + NOISE_LEVEL - curves["noise"][0, held, first_above]
+    assert float(below_partial.min()) > np.log(10)  # nepers: more than 20 dB under it
 
 
 def test_oscillator_puts_partials_at_multiples_of_f0_and_none_above_nyquist():
