@@ -68,7 +68,8 @@ what knowing each band's true level would be worth); each scored by LSD_dB, and 
 differences below (``lsd_db_below_8k``) or above 8 kHz (``lsd_db_above_8k``) counted.
 
 ``--split valid`` scores the validation split's notes instead (other held-out GM programs): choose there,
-report on test.
+report on test. ``--split train`` scores notes of programs the models trained on: whether a gap is the models'
+fit or their reach to unheard programs.
 
 ``--sections speed`` measures only the decode times (``"decode_speed"``): run it on an otherwise idle machine.
 """
@@ -685,8 +686,9 @@ def main() -> None:
     parser.add_argument("--generator", default="checkpoints/gan", help="the gan whose samples it plays")
     parser.add_argument("--data", default="data/notes44-fluidr3", help="44.1-kHz NSynth-layout corpus (test split)")
     parser.add_argument("--notes", type=int, default=40, help="test notes scored")
-    parser.add_argument("--split", choices=("test", "valid"), default="test",
-                        help="the corpus split the notes come from (valid: to choose without touching the test notes)")
+    parser.add_argument("--split", choices=("test", "valid", "train"), default="test",
+                        help="the corpus split the notes come from (valid: to choose without touching the test notes; "
+                             "train: programs the models trained on)")
     parser.add_argument("--pitch-latents", type=int, default=1, help="random cvae latents and gan seeds per pitch")
     parser.add_argument("--pitch-step", type=int, default=4, help="test every n-th pitch of 36-84")
     parser.add_argument("--no-visqol", action="store_true", help="skip ViSQOL (about 2 s per note and system)")
