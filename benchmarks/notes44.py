@@ -88,7 +88,7 @@ import numpy as np
 import soxr
 import torch
 
-from hummingface.audio import fit_length, peak_limit, resample
+from hummingface.audio import fit_length, resample
 from hummingface.constants import NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
@@ -634,11 +634,9 @@ def gap_section(args, vocoder: Vocoder, notes) -> dict:
     for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes, args.split)):
         features, pitch = notes.batch(np.array([i]))["features"][0], note["pitch"]
         reconstruction, _ = reconstruct(timbre, features, pitch, performance)
-        cents = performance.cents(torch.arange(features.shape[-1]) / vocoder.config.frame_rate).float()
-        played = vocoder(reconstruction[None], torch.tensor([float(pitch)]), bend=cents)[0]
         audio = dict(zip(GAP_SYSTEMS, (vocoder.decode(reconstruction, pitch, performance),
                                        vocoder.decode(features, pitch, performance),
-                                       peak_limit(vocoder.equalise(played, features[None]).numpy())[0]), strict=True))
+                                       vocoder.decode(reconstruction, pitch, performance, aim=features)), strict=True))
         row = {"note": note["note"], "family": note["family"], "pitch": pitch}
         for name, estimate in audio.items():
             reference, estimate = torch.from_numpy(real), torch.from_numpy(estimate)

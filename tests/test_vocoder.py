@@ -120,6 +120,23 @@ def test_decode_equalises_the_note_towards_the_features_it_plays():
     assert error(equalised) < 0.6 * error(played)
 
 
+def test_decode_aims_the_equaliser_at_other_features_when_told():
+    """Features with their upper bands 10 dB too quiet, decoded with ``aim`` at the right ones, read closer to
+    the right ones than decoded alone: the equaliser follows ``aim``, the synthesiser the features played."""
+    from hummingface.models.vocoder import TRUSTED_HZ
+
+    model = Vocoder(TINY).eval()
+    right = features_of(tone(45, 44100) + 0.01 * np.random.default_rng(0).standard_normal(176400), 44100)
+    wrong = right.clone()
+    wrong[60:] -= 10 * np.log(10) / 20 / 8.5  # 10 dB in the features' units (ln magnitude / 8.5)
+    trusted = torch.from_numpy(librosa.mel_frequencies(130, fmax=8000)[1:-1] < TRUSTED_HZ)
+
+    def error(audio: np.ndarray) -> float:
+        return float((features_of(audio, 44100) - right)[trusted].abs().mean())
+
+    assert error(model.decode(wrong, 45, aim=right)) < 0.8 * error(model.decode(wrong, 45))
+
+
 def test_noise_above_the_features_starts_from_a_high_notes_valleys_not_its_partial():
     # MIDI 96's partials (2.1 kHz apart) leave most bands of 4.3-6.5 kHz empty: an untrained vocoder's noise above
     # 6.5 kHz must start there, far under the partial the harmonics continue from (else it hisses to 22 kHz).

@@ -450,11 +450,13 @@ class Vocoder(Pretrained):
         return self.noise_stft.inverse(magnitude * noise * scale, length)
 
     @torch.inference_mode()
-    def decode(self, features: torch.Tensor, pitch: torch.Tensor | float, bend: PitchBend | None = None
-               ) -> np.ndarray:
+    def decode(self, features: torch.Tensor, pitch: torch.Tensor | float, bend: PitchBend | None = None,
+               aim: torch.Tensor | None = None) -> np.ndarray:
         """Features ``(n_mels, T)`` or ``(B, n_mels, T)`` -> float32 audio ``(samples,)`` or ``(B, samples)``,
         each note peak-limited to 0.99, its pitch moved by ``bend`` (a :class:`Vibrato` or a recording's pitch
-        curve; the same for every note)."""
+        curve; the same for every note). ``aim`` (shaped as ``features``): other features for the equaliser to
+        aim at than those played -- what knowing the true band levels would be worth (``benchmarks/notes44.py
+        --sections gap``)."""
         single = features.ndim == 2
         features = features.reshape(-1, *features.shape[-2:]).to(self.noise_stft.window.device).float()
         pitch = torch.as_tensor(pitch, dtype=torch.float32, device=features.device).reshape(-1)
@@ -462,7 +464,8 @@ class Vocoder(Pretrained):
         if bend is not None:
             seconds = torch.arange(features.shape[-1]) / self.config.frame_rate
             cents = bend.cents(seconds).float().to(features.device)
-        audio = self.equalise(self(features, pitch.expand(features.shape[0]), bend=cents)[0].float(), features)
+        aim = features if aim is None else aim.reshape(features.shape).to(features.device).float()
+        audio = self.equalise(self(features, pitch.expand(features.shape[0]), bend=cents)[0].float(), aim)
         audio = peak_limit(audio.cpu().numpy())
         return audio[0] if single else audio
 
@@ -481,7 +484,7 @@ class Vocoder(Pretrained):
         per note. It corrects the level as well as the shape: matching only each frame's loudness gave 3.82 and
         4.55 dB; a second pass gains 0.01 dB on reconstructions, scaling the gains by 0.75 another 0.01. The bass
         reconstructions lose (2.8 -> 3.5 dB): the network had learnt to undo some of the cvae's errors, which the
-        equaliser brings back. Aimed at the *true* features instead, the same reconstructions would score 3.31 dB
+        equaliser brings back. Aimed at the *true* features instead, the same reconstructions would score 3.32 dB
         (``benchmarks/notes44.py --sections gap``): their remaining gap is in the levels they ask for. On 40
         validation notes (scratch), gains smoothed over 3 mel bands, or limited to 3 dB of boost, or to 6 dB
         either way, all scored worse than this (true features 4.21 -> 4.39-4.42 dB, reconstructions 4.84 ->
