@@ -260,6 +260,13 @@ def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name, tmp
         return float((played - faded).abs().mean())
 
     assert played_error(model.refine(latent, faded, 57, steps=30)) < 0.5 * played_error(latent)
+    # A batch refines each note as it would be refined alone (the vocoder's training refines thousands).
+    both = model.refine(torch.stack([latent, latent + offset]), torch.stack([features, faded]), [57, 57], steps=30)
+    # (Not to the bit: where a coordinate's gradient is ~0, Adam steps by the sign of its rounding error.)
+    alone = [model.refine(latent, features, 57, steps=30), model.refine(latent + offset, faded, 57, steps=30)]
+    for batched, single in zip(both, alone, strict=True):
+        torch.testing.assert_close(model.decode_features(batched[None], 57), model.decode_features(single[None], 57),
+                                   atol=1e-3, rtol=0)
     # A model loaded inside inference mode (as a handler or a benchmark may) refines too.
     model.model.save_pretrained(tmp_path / name)
     with torch.inference_mode():
