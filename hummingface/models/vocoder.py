@@ -77,6 +77,12 @@ Measurements that chose this (2-core shared CPU machine):
   within a note, and vibrato is a control of its own (:mod:`hummingface.vibrato`): :meth:`Vocoder.decode` bends
   the f0 by it, and the partials, read from the features at their moving frequencies, swing through a fixed
   spectral envelope.
+- **Trained on the reconstructions it is given?** A cvae reconstruction is blurrier than the note's own features:
+  its valleys between partials are filled, which the vocoder plays as noise. Fine-tuning on training notes'
+  reconstructions made as the app makes them (refined, at the note's loudness curve; 3/4 or all of the notes)
+  did not carry to held-out programs, whose reconstructions are blurrier still: after 12-18 minutes, 40 validation
+  notes scored 4.89-4.95 dB against the shipped weights' 4.85 (scratch runs). Nor did boosting only the partials
+  in the equaliser (4.90-5.02).
 - **Wavetable vs. exact sines** (1/k harmonics, table 2048; ``tests/test_vocoder.py`` checks it): SNR
   44.5 dB at MIDI 24, 53 dB at MIDI 36, 71 dB at MIDI 60.
 """

@@ -85,9 +85,6 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
                                 "(default checkpoints/cvae; 'none': true spectrograms only)")
             parser.add_argument("--decoded-share", type=bounded(float, 0, 1),
                                 help="share of training notes given as the --timbre model's reconstruction (0.5)")
-            parser.add_argument("--decoded-refine-steps", type=bounded(int, 0, 1000),
-                                help="refine steps of those reconstructions, which are then played at the note's "
-                                "loudness curve as the app plays a recording (default 25; 0: the encoder's guess)")
             parser.add_argument("--crop-seconds", type=bounded(float, 0.1, 4),
                                 help="length of the excerpt rendered per note and step (default 1.0)")
             parser.add_argument("--width", type=COUNT, help="channels of the control network (default 192)")

@@ -3,10 +3,8 @@
 Each training note of a 44.1-kHz corpus (``data notes --sample-rate 44100``) gives a pair: its 16-kHz features
 (the note models' representation, computed from the note resampled to 16 kHz) and its 44.1-kHz audio. With
 probability ``decoded_share`` the features are instead the frozen timbre model's *reconstruction* of the note
-(``--timbre``, default ``checkpoints/cvae``), made as :meth:`Timbre.reconstruct` makes it -- its posterior mean
-refined by ``decoded_refine_steps`` of :meth:`Timbre.refine`, decoded at the note's pitch and turned to the note's
-loudness curve: the smoother mel spectrograms the vocoder will be given in the app, paired with the real note they
-stand for (a Tacotron-style "ground-truth-aligned" fine-tune: the vocoder learns what the model's blur stands for).
+(``--timbre``, default ``checkpoints/cvae``: its posterior mean decoded at the note's pitch): the smoother mel
+spectrograms the vocoder will be given in the app, paired with the real note they stand for.
 
 Every step renders a random ``crop_seconds`` excerpt of each note (the loss and the synthesiser cost per
 sample, and a one-second excerpt teaches as much as a four-second one), with the oscillator driven by the
@@ -31,7 +29,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from hummingface.constants import REFINE_STEPS, TRAIN_PITCHES
+from hummingface.constants import TRAIN_PITCHES
 from hummingface.data.datasets import read_note
 from hummingface.errors import UserError
 from hummingface.metrics import lsd_db
@@ -49,8 +47,6 @@ class VocoderTrainConfig(TrainConfig):
         timbre: checkpoint folder of the frozen timbre model whose reconstructions are also trained on
             (``"none"``: true features only).
         decoded_share: probability that a training note's features are the timbre model's reconstruction.
-        decoded_refine_steps: :meth:`Timbre.refine` steps of those reconstructions (0: the encoder's guess, which
-            the first vocoders trained on, at the latent's own loudness).
         crop_seconds: length of the excerpt each step renders per note.
         deviation_weight: weight of the f0-deviation loss (per semitone).
         init: a vocoder checkpoint folder to start from (:func:`~hummingface.train.engine.warm_start`), e.g. to
@@ -65,7 +61,6 @@ class VocoderTrainConfig(TrainConfig):
     learning_rate: float = 1e-3
     timbre: str = "checkpoints/cvae"
     decoded_share: float = 0.5
-    decoded_refine_steps: int = REFINE_STEPS
     crop_seconds: float = 1.0
     deviation_weight: float = 1.0
     init: str | None = None
@@ -249,12 +244,9 @@ class VocoderTask(Task):
         decoded = None
         if timbre is not None:
             weights = Path(config.timbre) / "model.safetensors"
-            steps = config.decoded_refine_steps
-            # (The encoder's guess alone keeps the key it always had, so the caches made before refining still read.)
-            made = [f"refined {steps}, played"] if steps else []
-            key = _key(ids, weights.resolve(), weights.stat().st_mtime_ns, *made)
-            decoded = _cache(cache / f"{split}-decoded-{key}.npy",
-                             lambda bar: reconstruct(timbre, notes, bar, steps), progress)
+            key = _key(ids, weights.resolve(), weights.stat().st_mtime_ns)
+            decoded = _cache(cache / f"{split}-decoded-{key}.npy", lambda bar: reconstruct(timbre, notes, bar),
+                             progress)
         features = notes.features[notes.rows]
         return VocoderNotes(features, decoded, notes.pitch.astype(np.float32), f0[0], f0[1].astype(bool),
                             notes.note_ids, folder)
@@ -338,22 +330,15 @@ class VocoderTask(Task):
 
 
 @torch.inference_mode()
-def reconstruct(timbre: Timbre, notes: NoteFeatures, progress: bool, refine_steps: int = 0,
-                batch_size: int = 32) -> np.ndarray:
+def reconstruct(timbre: Timbre, notes: NoteFeatures, progress: bool, batch_size: int = 32) -> np.ndarray:
     """The timbre model's reconstruction ``(N, n_mels, frames)`` float16 of every note of ``notes``: its posterior
-    mean (the cvae decodes at the note's pitch; the others read the pitch from the latent), and with
-    ``refine_steps`` refined (:meth:`Timbre.refine`) and turned to the note's own loudness curve, as
-    :meth:`Timbre.reconstruct` plays a recording."""
+    mean, decoded at the note's pitch (the cvae; the others read the pitch from the latent)."""
     out = np.zeros((len(notes), *notes.features.shape[1:]), dtype=np.float16)
     for start in tqdm(range(0, len(notes), batch_size), desc=f"{timbre.name} reconstructions", disable=not progress):
         index = np.arange(start, min(start + batch_size, len(notes)))
         batch = notes.batch(index)
         pitch = batch["pitch"] if timbre.conditional else None
         latent = timbre.encode_features(batch["features"], pitch)
-        if refine_steps:
-            latent = timbre.refine(latent, batch["features"], pitch, refine_steps)
-        decoded = timbre.decode_features(latent, pitch)
-        if refine_steps:
-            decoded = timbre.spectrogram.with_loudness(decoded, timbre.spectrogram.loudness_db(batch["features"]))
-        out[index] = decoded.float().numpy().astype(np.float16)
+        out[index] = timbre.decode_features(latent, pitch).float().numpy().astype(np.float16)
     return out
+
