@@ -19,7 +19,7 @@ from hummingface.models.generator import CDecoder, GeneratorConfig, NoteGenerato
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import NOISE_LEVEL, Vocoder, VocoderConfig
 from hummingface.train.engine import train
-from hummingface.train.vocoder import VocoderTask, VocoderTrainConfig, track_f0, track_window
+from hummingface.train.vocoder import MultiResolutionSTFTLoss, VocoderTask, VocoderTrainConfig, track_f0, track_window
 
 TINY = VocoderConfig(width=8, dilations=(1, 2), pitch_embedding=4, n_envelope=8, n_detail=4, n_noise=8)
 PITCHES = (36, 48, 60, 72)
@@ -246,6 +246,17 @@ def test_one_training_step_then_strict_save_load(corpus44, tiny_cvae, tmp_path):
     resumed = train(VocoderTask(VocoderTrainConfig(**{**config.__dict__, "max_steps": 2}), TINY), out, resume=True,
                     progress=False)
     assert resumed["step"] == 2
+
+
+def test_the_loss_floor_ignores_what_lies_under_it():
+    """A partial 120 dB under the note changes the floored loss by nothing, the plain loss by a lot."""
+    t = torch.arange(22050) / 44100
+    note = torch.sin(2 * torch.pi * 440 * t)[None]
+    whisper = note + 1e-6 * torch.sin(2 * torch.pi * 15000 * t)[None]
+    plain, floored = MultiResolutionSTFTLoss((1024, 256)), MultiResolutionSTFTLoss((1024, 256), floor_db=80)
+    assert float(floored(whisper, note)) < 1e-4 < 1e-2 < float(plain(whisper, note))
+    louder = note + 1e-2 * torch.sin(2 * torch.pi * 15000 * t)[None]  # 40 dB under: heard, and scored
+    assert float(floored(louder, note)) > 1e-2
 
 
 def test_init_starts_from_the_given_vocoder(corpus44, tmp_path):

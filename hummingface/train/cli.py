@@ -85,6 +85,9 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
                                 "(default checkpoints/cvae; 'none': true spectrograms only)")
             parser.add_argument("--decoded-share", type=bounded(float, 0, 1),
                                 help="share of training notes given as the --timbre model's reconstruction (0.5)")
+            parser.add_argument("--loss-floor-db", type=bounded(float, 10, 200),
+                                help="floor the loss's log spectra this far under each excerpt's peak, as LSD_dB does "
+                                "(default: no floor)")
             parser.add_argument("--crop-seconds", type=bounded(float, 0.1, 4),
                                 help="length of the excerpt rendered per note and step (default 1.0)")
             parser.add_argument("--width", type=COUNT, help="channels of the control network (default 192)")

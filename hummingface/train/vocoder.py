@@ -54,6 +54,7 @@ class VocoderTrainConfig(TrainConfig):
         min_pitch, max_pitch: MIDI pitches trained on (inclusive).
         valid_notes: validation notes scored at each checkpoint.
         fft_sizes: the STFT loss's resolutions (hop = size / 2).
+        loss_floor_db: floor of the STFT loss's log magnitudes under each excerpt's peak (``None``: none).
     """
 
     data: str = "data/notes44-fluidr3"
@@ -68,14 +69,20 @@ class VocoderTrainConfig(TrainConfig):
     max_pitch: int = TRAIN_PITCHES.stop - 1
     valid_notes: int = 24
     fft_sizes: tuple[int, ...] = (4096, 2048, 1024, 512, 256, 128)
+    loss_floor_db: float | None = None
 
 
 class MultiResolutionSTFTLoss(nn.Module):
-    """``(B, samples)`` estimate and target -> scalar: mean over resolutions of L1(|S|) + L1(log |S|)."""
+    """``(B, samples)`` estimate and target -> scalar: mean over resolutions of L1(|S|) + L1(log |S|).
 
-    def __init__(self, fft_sizes: tuple[int, ...], eps: float = 1e-5) -> None:
+    With ``floor_db``, each excerpt's log magnitudes are floored ``floor_db`` under its own peak first, as LSD_dB
+    floors its spectra (DESIGN.md): what lies 100 dB down in a quiet top octave is not heard, and not scored.
+    """
+
+    def __init__(self, fft_sizes: tuple[int, ...], eps: float = 1e-5, floor_db: float | None = None) -> None:
         super().__init__()
         self.fft_sizes, self.eps = fft_sizes, eps
+        self.floor = None if floor_db is None else floor_db * math.log(10) / 20  # nepers under the peak
         for size in fft_sizes:
             self.register_buffer(f"window_{size}", torch.hann_window(size), persistent=False)
 
@@ -85,7 +92,10 @@ class MultiResolutionSTFTLoss(nn.Module):
             window = getattr(self, f"window_{size}")
             est, ref = (torch.stft(x, size, size // 2, window=window, return_complex=True).abs()
                         for x in (estimate, target))
-            total = total + (est - ref).abs().mean() + ((est + self.eps).log() - (ref + self.eps).log()).abs().mean()
+            logs = [(x + self.eps).log() for x in (est, ref)]
+            if self.floor is not None:
+                logs = [x.maximum(x.amax((1, 2), keepdim=True) - self.floor) for x in logs]
+            total = total + (est - ref).abs().mean() + (logs[0] - logs[1]).abs().mean()
         return total / len(self.fft_sizes)
 
 
@@ -268,7 +278,7 @@ class VocoderTask(Task):
     def build(self, resume: Path | None) -> None:
         model_config = Vocoder.from_folder(resume).config if resume is not None else self.model_config
         self.model = Vocoder(model_config).to(self.device)
-        self.loss = MultiResolutionSTFTLoss(self.config.fft_sizes).to(self.device)
+        self.loss = MultiResolutionSTFTLoss(self.config.fft_sizes, floor_db=self.config.loss_floor_db).to(self.device)
         self.optimizers = {"optimizer": torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)}
 
     def initialise(self, progress: bool) -> None:
