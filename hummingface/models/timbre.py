@@ -216,11 +216,10 @@ class Timbre:
         latent = self.fit(note, SAMPLE_RATE, pitch, refine_steps)
         return self.decode(latent, pitch, performance=self.performance(note, SAMPLE_RATE, pitch))
 
-    def refine(self, latent: torch.Tensor, features: torch.Tensor, pitch=None, steps: int = 25) -> torch.Tensor:
+    def refine(self, latent: torch.Tensor, features: torch.Tensor, pitch: int | None = None,
+               steps: int = 25) -> torch.Tensor:
         """A latent ``(latent_size,)`` moved by ``steps`` Adam steps so that it decodes closer to a note's
-        ``features`` ``(n_bins, frames)``: the encoder's one guess, improved where it generalises worst. Batches
-        work too -- latents ``(B, latent_size)``, features ``(B, n_bins, frames)``, ``pitch`` one or ``(B,)`` -- and
-        give each note the fit it would get alone (Adam moves each coordinate by its own gradient).
+        ``features`` ``(n_bins, frames)``: the encoder's one guess, improved where it generalises worst.
 
         The loss is the models' training loss, the features' mean absolute error, averaged with the same error
         of the decoded features turned to the note's own loudness curve (as :meth:`reconstruct` plays them), plus
@@ -231,54 +230,21 @@ class Timbre:
         fitted only through the loudness curve it leaves the envelope it plays alone ("Use this sound") to
         chance. On 40 validation notes (cvae, 25 steps, full-band LSD_dB through the vocoder) played as recorded /
         the latent alone: features alone 5.30 / 6.21 dB, through the curve alone 4.92 / 6.73, both 4.94 / 5.57.
-
-        Why two starts: the search is local, and from a far-off guess it can settle in a poor basin (a MIDI-96
-        organ of the validation split: 12.6 dB). So it also starts from the family centroid (or the prior's
-        centre) that already plays the note best, refines both side by side and keeps the better fit. On those
-        40 notes, 4.85 -> 4.76 dB (that organ 8.4, one keyboard 1.1 -> 1.5, the rest unchanged); screening 12
-        refined starts, or 4 more from 512 Explorer notes of other programs, found nothing better (4.76, 4.82).
         """
-        batched = latent.dim() == 2
         with torch.inference_mode(False), torch.enable_grad():
-            guess = latent.detach().clone().to(self.device).reshape(-1, latent.shape[-1])
-            notes = len(guess)
-            target = features.detach().clone().to(self.device).reshape(notes, *features.shape[-2:])
+            z = latent.detach().clone().to(self.device).reshape(1, -1).requires_grad_(True)
+            target = features.detach().clone().to(self.device).reshape(1, *features.shape[-2:])
             loudness_db = self.spectrogram.loudness_db(target)
-            cond = self._pitch(pitch, notes)
-            z = torch.cat([guess, self._nearest_start(target, loudness_db, cond)]).requires_grad_(True)
-            target, loudness_db, cond = (None if x is None else x.repeat(2, *[1] * (x.dim() - 1))
-                                         for x in (target, loudness_db, cond))
+            cond = self._pitch(pitch, 1)
             optimiser = torch.optim.Adam([z], lr=REFINE_LR)
             for _ in range(int(steps)):
-                loss = self._fit_loss(z, target, loudness_db, cond).sum()  # notes apart: a sum, not a mean
+                decoded = self.model.decode_features(z, cond)
+                played = self.spectrogram.with_loudness(decoded, loudness_db)
+                error = ((decoded - target).abs().mean() + (played - target).abs().mean()) / 2
+                loss = error + REFINE_PRIOR_WEIGHT * z.square().mean()
                 (z.grad,) = torch.autograd.grad(loss, z)  # the latent's gradient only: the weights stay untouched
                 optimiser.step()
-            with torch.no_grad():
-                better = self._fit_loss(z, target, loudness_db, cond).reshape(2, notes).argmin(0)
-            best = z.detach().reshape(2, notes, -1)[better, torch.arange(notes)].cpu()
-        return best if batched else best[0]
-
-    def _fit_loss(self, z: torch.Tensor, target: torch.Tensor, loudness_db: torch.Tensor,
-                  cond: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`refine`'s loss ``(B,)`` of latents ``z`` ``(B, latent_size)`` against features ``(B, bins, T)``."""
-        decoded = self.model.decode_features(z, cond)
-        played = self.spectrogram.with_loudness(decoded, loudness_db)
-        error = ((decoded - target).abs().mean((1, 2)) + (played - target).abs().mean((1, 2))) / 2
-        return error + REFINE_PRIOR_WEIGHT * z.square().mean(1)
-
-    def _nearest_start(self, target: torch.Tensor, loudness_db: torch.Tensor, cond: torch.Tensor | None
-                       ) -> torch.Tensor:
-        """For each note of ``target`` ``(B, bins, T)``, the family centroid or prior centre ``(B, latent_size)``
-        whose decoded features fit it best (by :meth:`_fit_loss`)."""
-        starts = torch.zeros(1, self.latent_size, device=self.device)
-        if self.latent is not None:
-            starts = torch.cat([self.latent.family_centroids.float().to(self.device), starts])
-        with torch.no_grad():
-            losses = torch.stack([self._fit_loss(starts, target[i:i + 1].expand(len(starts), -1, -1),
-                                                 loudness_db[i:i + 1].expand(len(starts), -1),
-                                                 None if cond is None else cond[i:i + 1].expand(len(starts)))
-                                  for i in range(len(target))])  # (B, starts)
-        return starts[losses.argmin(1)]
+        return z.detach()[0].cpu()
 
     # -- sampling, sliders and paths -------------------------------------------------------------------
 
