@@ -120,11 +120,9 @@ NOISE_TOP_OCTAVE_SLOPE = -4.0
 TRUSTED_HZ = 6500.0
 TOP_BAND_HZ = (4300.0, TRUSTED_HZ)  # the continuation starts from the loudest band here: a partial, not a valley
 MAX_LOG_AMPLITUDE = 1.0  # ln of the largest harmonic amplitude: an untrained network cannot overflow exp()
-# The equaliser of Vocoder.decode moves a band by at most this many nepers (36 dB): enough for a band the synthesiser
-# left 20-30 dB too quiet (12 dB scored 0.05-0.12 dB worse, see Vocoder.equalise), not enough to lift the noise
-# floor of a band the features call silent into a sound. Its gains fade out over TRUSTED_HZ .. EQUALISER_TOP_HZ,
-# where the features end.
-EQUALISER_LIMIT = 36 * math.log(10) / 20
+# The equaliser of Vocoder.decode moves a band by at most this many nepers (12 dB): it corrects levels, it does not
+# conjure a partial from silence. Its gains fade out over TRUSTED_HZ .. EQUALISER_TOP_HZ, where the features end.
+EQUALISER_LIMIT = 12 * math.log(10) / 20
 EQUALISER_TOP_HZ = 8000.0
 
 
@@ -496,9 +494,12 @@ class Vocoder(Pretrained):
         (``benchmarks/notes44.py --sections gap``): their remaining gap is in the levels they ask for. On 40
         validation notes (scratch), gains smoothed over 3 mel bands, or limited to 3 dB of boost, or to 6 dB
         either way, all scored worse than this (true features 4.21 -> 4.39-4.42 dB, reconstructions 4.84 ->
-        4.92-5.07). Limits (the same validation notes, ViSQOL / LSD_dB, true features and reconstructions): 12 dB
-        4.29 / 3.79 and 4.08 / 4.85; 24 dB 3.69 and 4.82; **36 dB** 4.29 / 3.67 and 4.08 / 4.80 (every family a
-        little better, ViSQOL unchanged); 60 dB 3.66 and 4.80. The figures above were measured at 12 dB.
+        4.92-5.07). Wider limits score better by LSD_dB (the same validation notes, true features / reconstructions:
+        12 dB 3.79 / 4.85, 24 dB 3.69 / 4.82, 36 dB 3.67 / 4.80, 60 dB 3.66 / 4.80; ViSQOL unchanged; a 36-dB
+        limit for cuts alone 3.75 / 4.85), and 36 dB did on the test notes too (3.13 -> 3.03, 4.29 -> 4.25). But
+        it conjures: where a gan organ's features hold a haze below f0, 36 dB of boost lifts the synthesiser's
+        faint noise there into a rumble that pyin hears as the pitch (gan samples in tune at MIDI 36-84: 96.9 ->
+        92.9 %, four organs at MIDI 54-80; ``benchmarks/notes44.py``, scratch check of the same samples). So 12.
         """
         config = self.config
         heard = self.analysis(torch.from_numpy(resample(audio.cpu().numpy(), config.sample_rate,
