@@ -79,10 +79,10 @@ Measurements that chose this (2-core shared CPU machine):
   spectral envelope.
 - **Trained on the reconstructions it is given?** A cvae reconstruction is blurrier than the note's own features:
   its valleys between partials are filled, which the vocoder plays as noise. Fine-tuning on training notes'
-  reconstructions made as the app makes them (refined, at the note's loudness curve; 3/4 or all of the notes)
-  did not carry to held-out programs, whose reconstructions are blurrier still: after a 25-minute fine-tune (lr
-  2e-4), 40 validation notes scored 4.90 dB against the shipped weights' 4.85 (scratch runs). Nor did boosting
-  only the partials in the equaliser (4.90-5.02).
+  reconstructions made as the app makes them (refined, at the note's loudness curve) did not carry to held-out
+  programs, whose reconstructions are blurrier still: after a 25-minute fine-tune on 3/4 of the notes (lr 2e-4),
+  40 validation notes scored 4.90 dB against the shipped weights' 4.85 (all of the notes, midway: no better;
+  scratch runs). Nor did boosting only the partials in the equaliser (4.90-5.02).
 - **Wavetable vs. exact sines** (1/k harmonics, table 2048; ``tests/test_vocoder.py`` checks it): SNR
   44.5 dB at MIDI 24, 53 dB at MIDI 36, 71 dB at MIDI 60.
 """
