@@ -128,7 +128,7 @@ def test_decode_aims_the_equaliser_at_other_features_when_told():
     model = Vocoder(TINY).eval()
     right = features_of(tone(45, 44100) + 0.01 * np.random.default_rng(0).standard_normal(176400), 44100)
     wrong = right.clone()
-    wrong[60:] -= 10 * np.log(10) / 20 / 8.5  # 10 dB in the features' units (ln magnitude / 8.5)
+    wrong[60:] -= 10 * np.log(10) / 20 / model.log.scale  # 10 dB in the features' units
     trusted = torch.from_numpy(librosa.mel_frequencies(130, fmax=8000)[1:-1] < TRUSTED_HZ)
 
     def error(audio: np.ndarray) -> float:

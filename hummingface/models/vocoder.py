@@ -497,8 +497,8 @@ class Vocoder(Pretrained):
         4.92-5.07). Wider limits score better by LSD_dB (the same validation notes, true features / reconstructions:
         12 dB 3.79 / 4.85, 24 dB 3.69 / 4.82, 36 dB 3.67 / 4.80, 60 dB 3.66 / 4.80; ViSQOL unchanged; a 36-dB
         limit for cuts alone 3.75 / 4.85), and 36 dB did on the test notes too (3.13 -> 3.03, 4.29 -> 4.25). But
-        it conjures: where a gan organ's features hold a haze below f0, 36 dB of boost lifts the synthesiser's
-        faint noise there into a rumble that pyin hears as the pitch (gan samples in tune at MIDI 36-84: 96.9 ->
+        it conjures: where a gan organ's features hold a haze below and between its first partials, 36 dB of boost
+        lifts the synthesiser's faint noise there into a rumble pyin hears as the pitch (gan samples in tune 96.9 ->
         92.9 %, four organs at MIDI 54-80; ``benchmarks/notes44.py``, scratch check of the same samples). So 12.
         """
         config = self.config
