@@ -2,6 +2,7 @@
 one step, exact resume, per-model flags, and the CLI round trips."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -10,9 +11,11 @@ import torch
 from safetensors.torch import load_file
 
 from hummingface.__main__ import main
+from hummingface.dsp import LogCompression
 from hummingface.errors import UserError
 from hummingface.models import AutoencoderConfig, Timbre
-from hummingface.train.autoencoder import AutoencoderTask, AutoencoderTrainConfig
+from hummingface.models.autoencoder import SILENCE
+from hummingface.train.autoencoder import AutoencoderTask, AutoencoderTrainConfig, recolour
 from hummingface.train.data import load_features
 from hummingface.train.engine import train
 
@@ -81,6 +84,21 @@ def test_kl_warmup_schedule():
     assert config.loss_weights(500)["kl"] == pytest.approx(0.2)
 
 
+def test_recolour_colours_half_the_notes_within_bounds_and_keeps_silence():
+    features = torch.full((64, 128, 20), -0.5)
+    features[..., 15:] = SILENCE
+    coloured = recolour(features, 12.0, np.random.default_rng(0))
+    gain_db = (coloured - features)[..., :15] * LogCompression().scale * 20 / math.log(10)
+    changed = gain_db.abs().amax(dim=(1, 2)) > 0
+    assert 16 < int(changed.sum()) < 48  # about half the notes
+    assert float(gain_db.abs().max()) <= 4 * 6 + 6 + 1e-3  # four cosines and the tilt, 6 dB each at most
+    assert float(gain_db[changed].std(dim=1).mean()) > 1  # a colour across the bands, not only a level
+    assert torch.equal(coloured[..., 15:], features[..., 15:])  # silence stays silent
+    first = gain_db[changed][0]
+    assert not torch.allclose(first[:, 0], first[:, -1])  # the tilt grows over the note
+    assert torch.equal(recolour(features, 12.0, np.random.default_rng(0)), coloured)
+
+
 @pytest.mark.parametrize("name", ["ae", "mog-vae"])
 def test_one_training_step_writes_a_loadable_checkpoint(corpus, tmp_path, name):
     out = tmp_path / name
@@ -112,9 +130,11 @@ def test_training_learns_and_resumes(corpus, tmp_path):
 
 def test_cli_train_reconstruct_generate(corpus, tmp_path, capsys):
     checkpoints = tmp_path / "checkpoints"
-    args = ["train", "cvae", "--data", str(corpus), "--out", str(checkpoints / "cvae"), "--max-steps", "1", *TINY_ARGS]
+    args = ["train", "cvae", "--data", str(corpus), "--out", str(checkpoints / "cvae"), "--max-steps", "1", *TINY_ARGS,
+            "--recolour-db", "12"]
     assert main(args) == 0
     assert "1 steps" in capsys.readouterr().out
+    assert AutoencoderTrainConfig.load(checkpoints / "cvae").recolour_db == 12
 
     inputs = tmp_path / "in"
     inputs.mkdir()

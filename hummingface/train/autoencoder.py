@@ -13,15 +13,17 @@ Besides the engine's files each checkpoint holds ``latent.safetensors``: the PCA
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hummingface.constants import TRAIN_PITCHES
+from hummingface.dsp import LogCompression
 from hummingface.errors import UserError
 from hummingface.latent import LatentSpace
-from hummingface.models.autoencoder import MODELS, AutoencoderConfig, NoteAutoencoder
+from hummingface.models.autoencoder import MODELS, SILENCE, AutoencoderConfig, NoteAutoencoder
 from hummingface.models.timbre import LATENT_FILE
 from hummingface.train.data import FOLDER_VALID_SHARE, NoteFeatures, load_features, load_folder_features
 from hummingface.train.engine import Task, TrainConfig, warm_start
@@ -40,6 +42,9 @@ class AutoencoderTrainConfig(TrainConfig):
         valid_notes: validation notes evaluated at each checkpoint and fitted by the latent PCA.
         pitch_weight: weight of the unconditional models' pitch read-out cross-entropy.
         init: a checkpoint folder to start from instead of random weights (see :func:`warm_start`).
+        recolour_db: when above 0, half of the training notes are heard through a random colour (:func:`recolour`)
+            of at most this many dB a band -- so the latent learns more spectral envelopes than FluidR3's 82
+            training programs show (0: off; the shipped ``cvae`` was continued with 12).
     """
 
     model: str = "cvae"
@@ -51,6 +56,7 @@ class AutoencoderTrainConfig(TrainConfig):
     valid_notes: int = 2048
     pitch_weight: float = 0.02
     init: str | None = None
+    recolour_db: float = 0.0
 
     def loss_weights(self, step: int) -> dict[str, float]:
         """Weights of the named loss terms at ``step``."""
@@ -101,6 +107,9 @@ class AutoencoderTask(Task):
 
     def step(self, index: np.ndarray, epoch: int, step: int) -> dict[str, float]:
         batch = self.train_set.batch(index, self.device)
+        if self.config.recolour_db > 0:
+            rng = np.random.default_rng([self.config.seed, 6, step, self.dist.rank])
+            batch["features"] = recolour(batch["features"], self.config.recolour_db, rng)
         weights = self.config.loss_weights(step)
         with self.autocast():
             output = self.trained(batch["features"], batch["pitch"], batch["family"])
@@ -133,6 +142,28 @@ class AutoencoderTask(Task):
             "valid_notes": len(self.valid_set),
             "skipped_files": self.skipped_files,
         }
+
+
+def recolour(features: torch.Tensor, max_db: float, rng: np.random.Generator, share: float = 0.5) -> torch.Tensor:
+    """Features ``(B, n_bins, frames)`` with ``share`` of the notes (at random) heard through another colour, as if
+    through another body, microphone or filter: a fixed gain curve over the bands (four cosines, each up to
+    ``max_db / 2`` dB) plus a tilt that grows from nothing at the start to ``max_db / 2`` dB at the top and bottom
+    bands by the end (a note that brightens or darkens). Silent values stay silent.
+
+    Why: the cvae's reconstructions of programs it never heard miss their band levels (README, "Where the rest of
+    the gap lies"). Continuing the shipped cvae for 50 minutes at lr 3e-4, with 12 dB of recolouring its
+    validation L1 fell to 0.0543 against 0.0560 for the same run without (55 minutes), and its refined
+    reconstructions of 40 validation notes through the vocoder scored LSD_dB 4.74 against 4.78 (4.85 before).
+    """
+    count, bands, frames = features.shape
+    position = (torch.arange(bands, dtype=torch.float32) + 0.5) / bands  # (n_bins,) 0..1 up the bands
+    cosines = torch.cos(torch.pi * torch.arange(1, 5, dtype=torch.float32)[:, None] * position)  # (4, n_bins)
+    amounts = torch.from_numpy(rng.uniform(-1, 1, (count, 4)).astype(np.float32)) * max_db / 2
+    tilt = torch.from_numpy(rng.uniform(-1, 1, (count, 1, 1)).astype(np.float32)) * max_db / 2
+    gain_db = (amounts @ cosines)[..., None] + tilt * (2 * position - 1)[:, None] * torch.linspace(0, 1, frames)
+    chosen = torch.from_numpy(rng.random((count, 1, 1)) < share)
+    gain = torch.where(chosen, gain_db, 0.0).to(features.device) * (math.log(10) / 20 / LogCompression().scale)
+    return torch.where(features > SILENCE, (features + gain).clamp_min(SILENCE), features)
 
 
 @torch.inference_mode()

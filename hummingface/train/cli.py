@@ -58,6 +58,9 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--channels", help="conv channels at 128..8 frames, five numbers")
             parser.add_argument("--valid-notes", type=COUNT, help="validation notes per checkpoint (default 2048)")
             parser.add_argument("--init", help="start from this checkpoint folder's weights, e.g. checkpoints/cvae")
+            parser.add_argument("--recolour-db", type=bounded(float, 0, 48),
+                                help="hear half of the training notes through a random colour of up to this many dB "
+                                "a band (default 0: off)")
             if name != "ae":
                 parser.add_argument("--beta", type=AMOUNT, help="final KL weight (default 0.1)")
                 parser.add_argument("--kl-warmup", type=bounded(int, 0),
