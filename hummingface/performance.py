@@ -9,7 +9,7 @@ reconstruction here does that (:meth:`hummingface.models.timbre.Timbre.reconstru
 turned to the recording's loudness frame by frame, and the vocoder follows the recording's pitch curve around
 the note's pitch -- vibrato, slow wander, scoops -- as it follows a :class:`~hummingface.vibrato.Vibrato`.
 
-Measured on those 40 notes (cvae -> vocoder, ViSQOL / LSD_dB; ``docs/benchmarks/notes44.json``): the latent
+Measured on those 40 notes when this was chosen (cvae -> vocoder, ViSQOL / LSD_dB; today's in README): the latent
 alone 4.01 / 6.98; at the recording's overall level 4.04 / 5.60 (``docs/benchmarks/notes44-level.json``);
 following its loudness curve and pitch curve 4.05 / 5.14. A sine vibrato fitted to the recording describes the
 strings' swing but not the brass's, reed's or voice's irregular wobble: over the 132 held-out notes with
