@@ -161,6 +161,11 @@ class LogCompression(nn.Module):
         # The clamp keeps an untrained network's wild outputs from overflowing exp().
         return (features * self.scale + self.offset).clamp(max=12.0).exp()
 
+    def gain(self, gain_db: torch.Tensor) -> torch.Tensor:
+        """A gain in dB (any shape) -> the offset that applies it to these features (same shape): a gain is an offset
+        of log magnitudes."""
+        return gain_db * (math.log(10) / 20 / self.scale)
+
 
 class GriffinLim(nn.Module):
     """Fast Griffin-Lim phase reconstruction (Perraudin, Balazs & Søndergaard 2013, arXiv:1309.3168).
@@ -389,4 +394,4 @@ class NoteSpectrogram(nn.Module):
         spectrum worth raising. A gain is an offset of log magnitudes, so each frame keeps its spectral shape."""
         target = torch.as_tensor(loudness_db, dtype=features.dtype, device=features.device)
         gain_db = (target - self.loudness_db(features)).clamp(max=MAX_GAIN_DB)
-        return features + (gain_db * math.log(10) / 20 / self.log.scale)[..., None, :]
+        return features + self.log.gain(gain_db)[..., None, :]

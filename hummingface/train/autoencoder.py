@@ -13,7 +13,6 @@ Besides the engine's files each checkpoint holds ``latent.safetensors``: the PCA
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
@@ -163,7 +162,7 @@ def recolour(features: torch.Tensor, max_db: float, rng: np.random.Generator, sh
     tilt = torch.from_numpy(rng.uniform(-1, 1, (count, 1, 1)).astype(np.float32)) * max_db / 2
     gain_db = (amounts @ cosines)[..., None] + tilt * (2 * position - 1)[:, None] * torch.linspace(0, 1, frames)
     chosen = torch.from_numpy(rng.random((count, 1, 1)) < share)
-    gain = torch.where(chosen, gain_db, 0.0).to(features.device) * (math.log(10) / 20 / LogCompression().scale)
+    gain = LogCompression().gain(torch.where(chosen, gain_db, 0.0)).to(features.device)
     return torch.where(features > SILENCE, (features + gain).clamp_min(SILENCE), features)
 
 
