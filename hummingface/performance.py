@@ -21,6 +21,7 @@ keeps the latent's own loudness and the vibrato sliders.
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ class Performance:
     """A recorded note's pitch and loudness at the note features' frames.
 
     Attributes:
-        bend_cents: ``(T,)`` its pitch around its median, in cents (what it does besides being in tune).
+        bend_cents: ``(T,)`` its pitch in cents from the MIDI pitch: its tuning and what it does besides.
         loudness_db: ``(T,)`` each frame's level in the features' terms (:meth:`NoteSpectrogram.loudness_db`).
         frame_rate: frames a second (62.5 for the note models' features).
     """
@@ -45,6 +46,7 @@ class Performance:
     bend_cents: torch.Tensor
     loudness_db: torch.Tensor
     frame_rate: float
+    holds_tuning: ClassVar[bool] = True  # the vocoder plays this pitch, not its own guess of a detune
 
     def cents(self, seconds: torch.Tensor) -> torch.Tensor:
         """Times ``(T,)`` in seconds -> the recording's pitch offset ``(T,)`` in cents there (linear between frames,
@@ -57,7 +59,7 @@ def measure_performance(note: np.ndarray, spectrogram: NoteSpectrogram, pitch: f
     """A 16-kHz note ``(64000,)`` of MIDI ``pitch`` -> its :class:`Performance` at ``spectrogram``'s frames.
 
     The pitch curve is :func:`~hummingface.vibrato.pitch_track`'s YIN track (44.1 kHz, within two semitones of
-    ``pitch``, 100 frames a second) minus its median, read at the frames' times and held flat before the first and
+    ``pitch``, 100 frames a second; its tuning included) read at the frames' times and held flat before the first and
     after the last sounding frame; flat where the note has no pitch to track (a drum, silence).
     """
     with torch.inference_mode():
@@ -67,5 +69,5 @@ def measure_performance(note: np.ndarray, spectrogram: NoteSpectrogram, pitch: f
     times = np.arange(features.shape[-1]) / frame_rate
     bend = np.zeros(len(times))
     if len(seconds) >= MIN_TRACKED_S * TRACK_RATE:
-        bend = np.interp(times, seconds, cents - np.median(cents))
+        bend = np.interp(times, seconds, cents)
     return Performance(torch.from_numpy(bend).float(), spectrogram.loudness_db(features), frame_rate)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -43,7 +43,13 @@ MAX_APERIODICITY = 0.5
 
 class PitchBend(Protocol):
     """What moves a played note's pitch over time: a :class:`Vibrato`, or a recording's own pitch curve
-    (:class:`hummingface.performance.Performance`)."""
+    (:class:`hummingface.performance.Performance`).
+
+    ``holds_tuning``: whether the offset is the note's whole pitch, its tuning included (a recording's measured
+    pitch), which the vocoder then plays *instead of* its own guess of a detune; else it is added to that guess.
+    """
+
+    holds_tuning: bool
 
     def cents(self, seconds: torch.Tensor) -> torch.Tensor:
         """Times ``(T,)`` in seconds -> the pitch offset ``(T,)`` in cents."""
@@ -64,6 +70,7 @@ class Vibrato:
     depth_cents: float = 0.0
     rate_hz: float = 5.5
     phase: float = 0.0
+    holds_tuning: ClassVar[bool] = False  # a swing around whatever tuning the vocoder hears in the features
 
     def __post_init__(self) -> None:
         # Checked and made floats here, so an app's or a CLI's value fails with one sentence, not in the vocoder.

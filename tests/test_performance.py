@@ -1,6 +1,8 @@
 """A recording's performance (hummingface.performance): its pitch curve, any shape, and its loudness, measured and
 played back by a reconstruction; flat where there is no pitch to follow."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from hummingface.models.autoencoder import CVAE, AutoencoderConfig
 from hummingface.models.timbre import Timbre
 from hummingface.models.vocoder import Vocoder, VocoderConfig
 from hummingface.performance import Performance, measure_performance
-from hummingface.vibrato import measure_vibrato, pitch_track
+from hummingface.vibrato import Vibrato, measure_vibrato, pitch_track
 
 TINY_VOCODER = VocoderConfig(width=8, dilations=(1, 2), pitch_embedding=4, n_envelope=8, n_detail=4, n_noise=8)
 
@@ -33,9 +35,8 @@ def test_the_pitch_curve_is_measured_whatever_its_shape():
     performance = measure_performance(played(60, 16000, wandering(t)), NoteSpectrogram(), 60)
     assert performance.bend_cents.shape == performance.loudness_db.shape == (251,)
     frames = np.arange(251) / 62.5
-    expected = wandering(frames) - np.median(wandering(frames))
-    error = performance.bend_cents.numpy()[10:240] - expected[10:240]
-    assert np.sqrt(np.mean((error - np.median(error)) ** 2)) < 1.5  # cents, against a 30-cent range
+    error = performance.bend_cents.numpy()[10:240] - wandering(frames)[10:240]
+    assert np.sqrt(np.mean(error**2)) < 1.5  # cents, against a 30-cent range, its tuning (+10 cents median) kept
     # Read at any time, held flat past the ends.
     assert float(performance.cents(torch.tensor([1.0]))) == pytest.approx(float(performance.bend_cents[62:64].mean()),
                                                                           abs=0.5)
@@ -80,3 +81,16 @@ def test_performance_is_a_pitch_bend_for_the_vocoder():
     times, cents = pitch_track(audio, 44100, 57)
     slope = np.polyfit(times[(times > 0.5) & (times < 3.0)], cents[(times > 0.5) & (times < 3.0)], 1)[0]
     assert slope == pytest.approx(100 / 4.0, rel=0.1)  # 100 cents over the 4 s
+
+
+def test_a_recordings_pitch_is_played_instead_of_the_guessed_detune():
+    """A Performance holds the tuning it measured; a vibrato swings around the vocoder's own guess of a detune."""
+    vocoder = Vocoder(TINY_VOCODER).eval()
+    deviation = TINY_VOCODER.n_envelope + TINY_VOCODER.n_detail  # the output channel of the f0 deviation
+    with torch.no_grad():
+        vocoder.out.bias[deviation] = math.atanh(0.5 / TINY_VOCODER.max_deviation)  # a guessed +50-cent detune
+    features = NoteSpectrogram()(torch.from_numpy(played(57, 16000, np.zeros(64000))))
+    recorded = Performance(torch.full((251,), -20.0), torch.zeros(251), 62.5)
+    for bend, expected in ((recorded, -20.0), (Vibrato(), 50.0)):
+        times, cents = pitch_track(vocoder.decode(features, 57, bend), 44100, 57)
+        assert np.median(cents[(times > 0.5) & (times < 3.0)]) == pytest.approx(expected, abs=3.0)
