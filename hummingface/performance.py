@@ -6,8 +6,8 @@ too quiet on average (up to 14 dB), with slow attacks, and with none of the reco
 autoencoder (Engel et al. 2020, https://arxiv.org/abs/2001.04643) splits a note the same way: f0 and loudness
 are read from the audio and given to the decoder beside the latent, which only has to hold the rest. A
 reconstruction here does that (:meth:`hummingface.models.timbre.Timbre.reconstruct`): the latent's features are
-turned to the recording's loudness frame by frame, and the vocoder follows the recording's pitch curve around
-the note's pitch -- vibrato, slow wander, scoops -- as it follows a :class:`~hummingface.vibrato.Vibrato`.
+turned to the recording's loudness frame by frame, and the vocoder plays the recording's pitch curve -- its
+tuning, vibrato, slow wander, scoops -- as the note's f0, instead of its own guess of a detune.
 
 Measured on those 40 notes when this was chosen (cvae -> vocoder, ViSQOL / LSD_dB; today's in README): the latent
 alone 4.01 / 6.98; at the recording's overall level 4.04 / 5.60 (``docs/benchmarks/notes44-level.json``);
