@@ -77,6 +77,15 @@ def wait_for_new_link(page, elem_id: str, old: str | None) -> str:
     return link.get_attribute("href")
 
 
+def wait_until_idle(page) -> None:
+    """Wait until no Gradio output shows its pending overlay (each status tracker hidden again), so a screenshot
+    shows the finished outputs, not their dimmed previous values."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=status-tracker]')].every(e => e.classList.contains('hide'))",
+        timeout=TIMEOUT_MS,
+    )
+
+
 def test_designer_slider_gives_new_audio(page, shots):
     first = wait_for_new_link(page, "design-audio", None)  # the page's first note, decoded on load
     track = page.locator("#slider-0 input[type=range]")
@@ -90,6 +99,9 @@ def test_designer_slider_gives_new_audio(page, shots):
     assert float(page.locator("#slider-0 input[type=number]").input_value()) > 1.0
     second = wait_for_new_link(page, "design-audio", first)
     assert second != first
+    page.wait_for_function("sel => document.querySelector(sel).textContent.includes('samples')",
+                           arg="#design-keyboard .hf-name", timeout=TIMEOUT_MS)  # the keyboard has its sound
+    wait_until_idle(page)
     page.screenshot(path=str(shots / "designer.png"), full_page=True)
 
 
@@ -104,6 +116,7 @@ def test_explorer_click_plays_a_note(page, shots):
                            arg="#explore-labels textarea", timeout=TIMEOUT_MS)
     assert re.search(r"pitch \d+", labels.input_value())
     wait_for_new_link(page, "explore-reconstruction", None)
+    wait_until_idle(page)
     page.screenshot(path=str(shots / "explorer.png"), full_page=True)
 
 
@@ -114,6 +127,7 @@ def test_upsampler_upload_gives_44k1(page, shots, tmp_path):
                            arg="#upload-info textarea", timeout=TIMEOUT_MS)
     page.locator("#run-upsample").click()
     wait_for_new_link(page, "upsampled", None)
+    wait_until_idle(page)
     page.screenshot(path=str(shots / "upsampler.png"), full_page=True)
 
 
@@ -121,6 +135,7 @@ def test_note_generator_tab(page, shots):
     page.get_by_role("tab", name="Note Generator").click()
     page.locator("#generate").click()
     wait_for_new_link(page, "gen-audio", None)
+    wait_until_idle(page)
     page.screenshot(path=str(shots / "generator.png"), full_page=True)
 
 
