@@ -86,6 +86,12 @@ def wait_until_idle(page) -> None:
     )
 
 
+def wait_for_keyboard_sound(page) -> None:
+    """Wait until the Designer's keyboard holds the samples of the sound on screen."""
+    page.wait_for_function("sel => document.querySelector(sel).textContent.includes('samples')",
+                           arg="#design-keyboard .hf-name", timeout=TIMEOUT_MS)
+
+
 def test_designer_slider_gives_new_audio(page, shots):
     first = wait_for_new_link(page, "design-audio", None)  # the page's first note, decoded on load
     track = page.locator("#slider-0 input[type=range]")
@@ -99,8 +105,7 @@ def test_designer_slider_gives_new_audio(page, shots):
     assert float(page.locator("#slider-0 input[type=number]").input_value()) > 1.0
     second = wait_for_new_link(page, "design-audio", first)
     assert second != first
-    page.wait_for_function("sel => document.querySelector(sel).textContent.includes('samples')",
-                           arg="#design-keyboard .hf-name", timeout=TIMEOUT_MS)  # the keyboard has its sound
+    wait_for_keyboard_sound(page)
     wait_until_idle(page)
     page.screenshot(path=str(shots / "designer.png"), full_page=True)
 
@@ -146,8 +151,7 @@ def notes_started(page, elem_id: str) -> int:
 def test_keyboard_plays_from_screen_and_computer_keys_and_exports_a_zip(page, shots, tmp_path):
     page.get_by_role("tab", name="Designer").click()
     keyboard = page.locator("#design-keyboard")
-    page.wait_for_function("sel => document.querySelector(sel).textContent.includes('samples')",
-                           arg="#design-keyboard .hf-name", timeout=TIMEOUT_MS)
+    wait_for_keyboard_sound(page)
     assert keyboard.locator(".hf-key").count() >= 37  # at least three octaves on screen
     before = notes_started(page, "design-keyboard")
     for note in (48, 52, 55):  # C3, E3, G3: mouse down and up on each key

@@ -346,9 +346,9 @@ class Vocoder(Pretrained):
         """Features ``(B, n_mels, T)`` + ``(B,)`` MIDI pitch -> audio ``(B, samples)`` (fresh noise when training)
         and the predicted f0 deviation ``(B, T)`` in semitones.
 
-        ``bend`` ``(T,)`` or ``(B, T)`` cents moves the f0 on top of the deviation (a vibrato). Training passes
-        the note's tracked ``f0`` ``(B, T)`` Hz to drive the oscillator instead of the prediction, and renders
-        only samples ``start .. start + length`` (see :meth:`render`).
+        ``bend`` ``(T,)`` or ``(B, T)`` cents moves the f0 on top of the deviation (a vibrato). An ``f0`` ``(B, T)``
+        Hz drives the oscillator instead of the prediction: training passes the note's tracked f0 (and renders only
+        samples ``start .. start + length``, see :meth:`render`), :meth:`decode` a recording's measured pitch.
         """
         pitch = torch.as_tensor(pitch, device=features.device).reshape(-1).expand(features.shape[0]).float()
         curves = self.control_curves(features, pitch)
@@ -462,7 +462,7 @@ class Vocoder(Pretrained):
         each note peak-limited to 0.99, its pitch moved by ``bend`` (a :class:`Vibrato` or a recording's pitch
         curve; the same for every note). A bend that holds the tuning (a recording's) replaces the predicted f0
         deviation: on the 40 held-out notes of ``benchmarks/notes44.py``, adding it to the deviation around the
-        curve's median cost 0.13 dB LSD_dB (true features 3.13 vs 3.00, reconstructions 4.08 vs 3.94).
+        curve's median cost 0.13-0.14 dB LSD_dB (true features 3.13 vs 3.00, reconstructions 4.08 vs 3.94).
         ``aim`` (shaped as ``features``): other features for the equaliser to
         aim at than those played -- what knowing the true band levels would be worth (``benchmarks/notes44.py
         --sections gap``)."""
