@@ -10,11 +10,14 @@ On ``--notes`` random notes of the 44.1-kHz corpus's *test* split (GM programs n
 system is scored against the true 44.1-kHz note (DESIGN.md, "How we measure"):
 
 - ``cvae44``: the cvae's reconstruction (the posterior mean of the note's 16-kHz features refined by
-  :data:`~hummingface.constants.REFINE_STEPS` steps of :meth:`Timbre.refine`, decoded at its pitch) played as
-  the recording was (:mod:`hummingface.performance`: its loudness curve, measured on its 16-kHz copy, and its
-  pitch curve, which the vocoder follows): what :meth:`Timbre.reconstruct` and the Explorer play;
-- ``cvae44_unrefined``: ``cvae44`` from the encoder's guess alone (``reconstruct --refine-steps 0``);
-- ``cvae44_latent``: the refined latent alone, at its own loudness, with the sine vibrato fitted to the recording
+  :data:`~hummingface.constants.REFINE_STEPS` steps of :meth:`Timbre.refine`, then by
+  :data:`~hummingface.constants.LISTEN_STEPS` steps of :meth:`Timbre.listen` against the recording, decoded at its
+  pitch) played as the recording was (:mod:`hummingface.performance`: its loudness curve, measured on its 16-kHz
+  copy, and its pitch curve, which the vocoder follows): what :meth:`Timbre.reconstruct` plays;
+- ``cvae44_refined``: ``cvae44`` without listening (``reconstruct --listen-steps 0``);
+- ``cvae44_unrefined``: ``cvae44`` from the encoder's guess alone (``reconstruct --refine-steps 0 --listen-steps
+  0``);
+- ``cvae44_latent``: the ``cvae44`` latent alone, at its own loudness, with the sine vibrato fitted to the recording
   (:func:`hummingface.vibrato.measure_vibrato`): what the Designer's "Use this sound" plays;
 - ``vocoder_true_mel``: the note's own 16-kHz features through the vocoder, following its pitch curve (its
   ceiling);
@@ -58,8 +61,9 @@ the LSD_dB between the two plays (no ViSQOL). A real note's noise is another dra
 its noise, however right its spectra, scores much under this against the recordings.
 
 ``--sections refine`` scores the cvae's reconstruction (played as recorded, as ``cvae44``) from latents refined
-by each of ``--refine-steps`` step counts (``"refine"``: ViSQOL, LSD_dB, per family): what the default of
-:data:`~hummingface.constants.REFINE_STEPS` buys, and what more would.
+by each of ``--refine-steps`` step counts without listening, and by :data:`~hummingface.constants.REFINE_STEPS`
+and then each of ``--listen-steps`` (``"refine"``: ViSQOL, LSD_dB, per family, the median seconds of a fit): what
+the defaults buy, and what more would.
 
 ``--sections gap`` finds where the cvae's reconstructions lose to the vocoder's own ceiling (``"gap"``, no ViSQOL):
 each note's reconstruction (as ``cvae44``) and true features (as ``vocoder_true_mel``) through the vocoder, and
@@ -89,7 +93,7 @@ import soxr
 import torch
 
 from hummingface.audio import fit_length, resample
-from hummingface.constants import NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
+from hummingface.constants import LISTEN_STEPS, NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
 from hummingface.data.datasets import read_note
 from hummingface.data.gm import FAMILIES
 from hummingface.dsp import NoteSpectrogram, SpectrogramConfig
@@ -109,7 +113,8 @@ VISQOL_RATE = 48000
 VIBRATO_FAMILIES = ("string", "brass", "reed", "flute", "vocal")
 MIN_VIBRATO_CENTS = 5.0
 SAMPLE_PITCHES = range(36, 85)
-SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_unrefined", "vocoder_true_mel", "cvae16", "true_mel16", "bandlimited8k")
+SYSTEMS = ("cvae44", "cvae44_latent", "cvae44_refined", "cvae44_unrefined", "vocoder_true_mel", "cvae16", "true_mel16",
+           "bandlimited8k")
 GRID_COLUMNS = ("real", "cvae44", "cvae16", "gan44")
 SECTIONS = ("cvae", "models", "vibrato", "noise", "refine", "gap", "speed")
 VIBRATO_SYSTEMS = ("cvae44", "cvae44_sine", "cvae44_no_vibrato")
@@ -179,22 +184,45 @@ def audio16(model: Timbre | NoteGenerator, features: torch.Tensor, pitch) -> np.
 
 
 @torch.inference_mode()
-def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int, performance: Performance | None,
-                refine_steps: int = REFINE_STEPS) -> tuple[torch.Tensor, int]:
-    """A timbre model's reconstruction ``(n_mels, frames)`` of a note's features ``(n_mels, frames)`` of MIDI
-    ``pitch``, and the pitch it plays: the posterior mean decoded at ``pitch`` (the cvae), or -- as the app
-    plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds. With the
-    recording's loudness curve, as :meth:`Timbre.reconstruct` plays it, unless ``performance`` is ``None``;
-    the latent refined for ``refine_steps`` (:meth:`Timbre.refine`)."""
+def fit_latent(timbre: Timbre, features: torch.Tensor, pitch: int, recording: np.ndarray | None = None,
+               vocoder: Vocoder | None = None, performance: Performance | None = None,
+               refine_steps: int = REFINE_STEPS, listen_steps: int = LISTEN_STEPS) -> torch.Tensor:
+    """The latent ``(latent_size,)`` :meth:`Timbre.fit` finds for a note of MIDI ``pitch`` from its features
+    ``(n_mels, frames)``: the posterior mean, refined for ``refine_steps`` (:meth:`Timbre.refine`), then -- given
+    the ``recording`` ``(176400,)`` and the ``vocoder`` -- for ``listen_steps`` of :meth:`Timbre.listen`, played
+    with the recording's ``performance``."""
     given = pitch if timbre.conditional else None
-    latent = timbre.encode_features(features[None], given)
+    latent = timbre.encode_features(features[None], given)[0]
     if refine_steps:
-        latent = timbre.refine(latent[0], features, given, refine_steps)[None]
-    played = pitch if timbre.conditional else int(timbre.held_pitch(latent[0]))
-    decoded = timbre.decode_features(latent, given)[0]
+        latent = timbre.refine(latent, features, given, refine_steps)
+    if recording is not None and listen_steps:
+        with torch.inference_mode(False):  # the listener's spectrogram must not hold inference tensors
+            listener = Timbre(timbre.model, timbre.latent, vocoder)
+        latent = listener.listen(latent, recording, RATE, pitch, listen_steps, performance)
+    return latent
+
+
+@torch.inference_mode()
+def play_latent(timbre: Timbre, latent: torch.Tensor, pitch: int, performance: Performance | None
+                ) -> tuple[torch.Tensor, int]:
+    """A latent's features ``(n_mels, frames)`` and the pitch they play: decoded at ``pitch`` (the cvae), or -- as
+    the app plays an unconditional model's latent -- under its pitch read-out, at the pitch the latent holds; at
+    the recording's loudness curve, as :meth:`Timbre.reconstruct` plays them, unless ``performance`` is ``None``."""
+    given = pitch if timbre.conditional else None
+    played = pitch if timbre.conditional else int(timbre.held_pitch(latent))
+    decoded = timbre.decode_features(latent[None], given)[0]
     if performance is not None:
         decoded = timbre.spectrogram.with_loudness(decoded, performance.loudness_db)
     return decoded, played
+
+
+def reconstruct(timbre: Timbre, features: torch.Tensor, pitch: int, performance: Performance | None,
+                recording: np.ndarray | None = None, vocoder: Vocoder | None = None,
+                refine_steps: int = REFINE_STEPS, listen_steps: int = LISTEN_STEPS) -> tuple[torch.Tensor, int]:
+    """A timbre model's reconstruction ``(n_mels, frames)`` of a note and the pitch it plays: :func:`fit_latent`
+    (listening only given the ``recording`` and ``vocoder``) played by :func:`play_latent`."""
+    latent = fit_latent(timbre, features, pitch, recording, vocoder, performance, refine_steps, listen_steps)
+    return play_latent(timbre, latent, pitch, performance)
 
 
 @torch.inference_mode()
@@ -203,12 +231,15 @@ def systems_audio(timbre: Timbre, vocoder: Vocoder, features: torch.Tensor, pitc
     """Every system's version of one note (features ``(n_mels, frames)``), float32 ``(176400,)`` at 44.1 kHz: a
     reconstruction played with the recording's ``performance`` (the vocoder follows its pitch curve), and the
     latent alone with the sine ``vibrato`` fitted to the recording."""
-    reconstruction, _ = reconstruct(timbre, features, pitch, performance)
+    latent = fit_latent(timbre, features, pitch, real, vocoder, performance)
+    reconstruction, _ = play_latent(timbre, latent, pitch, performance)
+    refined, _ = reconstruct(timbre, features, pitch, performance)
     return {
         "cvae44": vocoder.decode(reconstruction, pitch, performance),
-        "cvae44_latent": vocoder.decode(reconstruct(timbre, features, pitch, None)[0], pitch, vibrato),
-        "cvae44_unrefined": vocoder.decode(reconstruct(timbre, features, pitch, performance, 0)[0], pitch,
-                                           performance),
+        "cvae44_latent": vocoder.decode(play_latent(timbre, latent, pitch, None)[0], pitch, vibrato),
+        "cvae44_refined": vocoder.decode(refined, pitch, performance),
+        "cvae44_unrefined": vocoder.decode(reconstruct(timbre, features, pitch, performance, refine_steps=0)[0],
+                                           pitch, performance),
         "vocoder_true_mel": vocoder.decode(features, pitch, performance),
         "cvae16": audio16(timbre, reconstruction, pitch),
         "true_mel16": audio16(timbre, features, pitch),
@@ -487,7 +518,8 @@ def timbre_figures(timbre: Timbre, vocoder: Vocoder, notes, reals: list[tuple[np
     systems = (f"{timbre.name}44", f"{timbre.name}16")
     per_note = []
     for i, (real, performance, note) in enumerate(reals):
-        features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"], performance)
+        features, played = reconstruct(timbre, notes.batch(np.array([i]))["features"][0], note["pitch"], performance,
+                                       real, vocoder)
         audio = {systems[0]: vocoder.decode(features, played, performance),
                  systems[1]: audio16(timbre, features, played)}
         row = {**note, "played_pitch": played}
@@ -543,7 +575,8 @@ def vibrato_section(args, vocoder: Vocoder, notes) -> dict:
         if (note["real_depth_cents"] or 0) < MIN_VIBRATO_CENTS:
             continue
         pitch = note["pitch"]
-        reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch, performance)
+        reconstruction, _ = reconstruct(timbre, candidates.batch(np.array([i]))["features"][0], pitch, performance,
+                                        real, vocoder)
         vibrato = Vibrato(**note["measured_vibrato"])
         audio = {name: vocoder.decode(reconstruction, pitch, bend)
                  for name, bend in (("cvae44", performance), ("cvae44_sine", vibrato), ("cvae44_no_vibrato", None))}
@@ -601,22 +634,29 @@ def noise_floor(vocoder: Vocoder, notes) -> dict:
 @torch.inference_mode()
 def refine_section(args, vocoder: Vocoder, notes, score) -> dict:
     """The cvae's reconstructions of the scored notes, played as recorded, from latents refined by each of
-    ``args.refine_steps`` step counts (``steps<n>`` systems, figures as :func:`system_figures`)."""
+    ``args.refine_steps`` step counts without listening (``steps<n>`` systems), and by
+    :data:`~hummingface.constants.REFINE_STEPS` and then each of ``args.listen_steps`` steps of
+    :meth:`Timbre.listen` (``listen<n>``); figures as :func:`system_figures`, and the median seconds a fit took."""
     timbre = Timbre.from_folder(args.timbre, device="cpu")
-    per_note = []
+    systems = {**{f"steps{n}": (n, 0) for n in args.refine_steps},
+               **{f"listen{n}": (REFINE_STEPS, n) for n in args.listen_steps}}
+    per_note, seconds = [], {name: [] for name in systems}
     for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes, args.split)):
         features, pitch = notes.batch(np.array([i]))["features"][0], note["pitch"]
         row = dict(note)
-        for steps in args.refine_steps:
-            decoded, _ = reconstruct(timbre, features, pitch, performance, steps)
-            row[f"steps{steps}"] = note_scores(real, vocoder.decode(decoded, pitch, performance), pitch, score)
+        for name, (refine_steps, listen_steps) in systems.items():
+            start = time.perf_counter()
+            latent = fit_latent(timbre, features, pitch, real, vocoder, performance, refine_steps, listen_steps)
+            seconds[name].append(time.perf_counter() - start)
+            decoded, _ = play_latent(timbre, latent, pitch, performance)
+            row[name] = note_scores(real, vocoder.decode(decoded, pitch, performance), pitch, score)
         per_note.append(row)
-        print(f"{row['note']}: " + ", ".join(f"{steps} steps {row[f'steps{steps}']['lsd_db']:.2f} dB/"
-                                             f"{row[f'steps{steps}']['visqol'] or float('nan'):.2f}"
-                                             for steps in args.refine_steps), flush=True)
-    results: dict = {"test_notes": len(per_note), "systems": {}, "per_family": {}}
-    for steps in args.refine_steps:
-        name = f"steps{steps}"
+        print(f"{row['note']}: " + ", ".join(f"{name} {row[name]['lsd_db']:.2f} dB/"
+                                             f"{row[name]['visqol'] or float('nan'):.2f}" for name in systems),
+              flush=True)
+    results: dict = {"test_notes": len(per_note), "threads": args.threads, "systems": {}, "per_family": {},
+                     "fit_seconds_median": {name: float(np.median(times)) for name, times in seconds.items()}}
+    for name in systems:
         results["systems"][name], results["per_family"][name] = system_figures(per_note, name)
         print(f"{name:10s} {json.dumps(results['systems'][name])}")
     results["notes"] = per_note
@@ -633,7 +673,7 @@ def gap_section(args, vocoder: Vocoder, notes) -> dict:
     per_note = []
     for i, (real, performance, note) in enumerate(real_notes(Path(args.data), notes, args.split)):
         features, pitch = notes.batch(np.array([i]))["features"][0], note["pitch"]
-        reconstruction, _ = reconstruct(timbre, features, pitch, performance)
+        reconstruction, _ = reconstruct(timbre, features, pitch, performance, real, vocoder)
         audio = dict(zip(GAP_SYSTEMS, (vocoder.decode(reconstruction, pitch, performance),
                                        vocoder.decode(features, pitch, performance),
                                        vocoder.decode(reconstruction, pitch, performance, aim=features)), strict=True))
@@ -706,7 +746,10 @@ def main() -> None:
                         default=["ae", "vae", "mog-vae", "cdecoder"], help="note models of --sections models")
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
     parser.add_argument("--refine-steps", type=lambda text: [int(n) for n in text.split(",")],
-                        default=[0, 10, 25, 50, 100], help="--sections refine: the step counts compared, e.g. 0,25,100")
+                        default=[0, 25], help="--sections refine: refine step counts compared without listening")
+    parser.add_argument("--listen-steps", type=lambda text: [int(n) for n in text.split(",")],
+                        default=[30, 60, 120], help="--sections refine: listen step counts compared, after "
+                        f"{REFINE_STEPS} refine steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from hummingface import __version__
 from hummingface.cli_args import SEED, Parser, add_vibrato_arguments, bounded, number, vibrato_from_args
-from hummingface.constants import REFINE_STEPS
+from hummingface.constants import LISTEN_STEPS, REFINE_STEPS
 from hummingface.errors import UserError
 from hummingface.train.cli import add_train_command
 
@@ -195,7 +195,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     notes = [read_audio(path, mono=True, max_seconds=600) for path in args.inputs]  # every file checked first
     model = Timbre.load(args.model, weights=args.weights, device=args.device)
     for path, (audio, sr), target in zip(args.inputs, notes, outputs, strict=True):
-        write_audio(target, model.reconstruct(audio, sr, args.pitch, args.refine_steps), model.sample_rate)
+        note = model.reconstruct(audio, sr, args.pitch, args.refine_steps, args.listen_steps)
+        write_audio(target, note, model.sample_rate)
         print(f"{path} -> {target}")
 
 
@@ -341,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconstruct.add_argument("--refine-steps", type=bounded(int, 0, 1000, "a number of steps"), default=REFINE_STEPS,
                              help=f"gradient steps fitting each latent to its note (Timbre.refine; default "
                                   f"{REFINE_STEPS}, ~0.16 s; 0: the encoder's guess alone)")
+    reconstruct.add_argument("--listen-steps", type=bounded(int, 0, 1000, "a number of steps"), default=LISTEN_STEPS,
+                             help=f"then gradient steps fitting it to how the note sounds through the vocoder "
+                                  f"(Timbre.listen; default {LISTEN_STEPS}; 0: none)")
     reconstruct.add_argument("--weights", help="org/name[@revision] on the Hub or a folder (default: checkpoints/)")
     reconstruct.add_argument("--device", help="auto, cpu, cuda or mps (default: $HUMMINGFACE_DEVICE or auto)")
     reconstruct.set_defaults(func=cmd_reconstruct)

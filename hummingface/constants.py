@@ -11,6 +11,9 @@ VIBRATO_RATES_HZ = (1.0, 12.0)  # the vibrato rates a design may ask for
 # A recording's latent is the encoder's guess moved by this many Adam steps (Timbre.refine): ~0.16 s on 2 threads,
 # worth ViSQOL 4.05 -> 4.10 and LSD_dB 5.1 -> 4.7 on held-out instruments (README, "Notes at 44.1 kHz").
 REFINE_STEPS = 25
+# ... then by this many steps listening to it through the vocoder (Timbre.listen): ~5 s on 2 threads. On 40
+# validation notes LSD_dB 4.60 (none) -> 4.05 (30 steps) -> 4.02 (60) -> 4.00 (120) (README, "Notes at 44.1 kHz").
+LISTEN_STEPS = 60
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 

@@ -102,6 +102,13 @@ class STFT(nn.Module):
         return audio.reshape(*shape[:-2], audio.shape[-1])
 
 
+def resample_fft(audio: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Audio ``(..., samples)`` -> ``(..., num_samples)`` over the same time span, by cutting (or zero-padding) its
+    spectrum: an ideal low-pass, and differentiable, where :func:`hummingface.audio.resample` (soxr) is not."""
+    spectrum = torch.fft.rfft(audio)[..., : num_samples // 2 + 1]
+    return torch.fft.irfft(spectrum, n=num_samples) * (num_samples / audio.shape[-1])
+
+
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
     """``(B, frames, size)`` windows, each starting ``hop`` samples after the last -> their sum ``(B, (frames - 1) *
     hop + size)``; ``size`` a multiple of ``hop``."""

@@ -31,15 +31,15 @@ def lsd_db(
     """
     length = min(reference.shape[-1], estimate.shape[-1])
     stft = STFT(n_fft, hop_length).to(reference.device)
-    ref_db = _clipped_db(stft(reference[..., :length]).abs().square(), dynamic_range_db)
-    est_db = _clipped_db(stft(estimate[..., :length]).abs().square(), dynamic_range_db)
+    ref_db = clipped_db(stft(reference[..., :length]).abs().square(), dynamic_range_db)
+    est_db = clipped_db(stft(estimate[..., :length]).abs().square(), dynamic_range_db)
     difference = ref_db - est_db
     if counted is not None:
         difference = difference * counted.to(difference.device)[:, None]
     return difference.square().mean(dim=-2).sqrt().mean(dim=-1)
 
 
-def _clipped_db(power: torch.Tensor, dynamic_range_db: float) -> torch.Tensor:
+def clipped_db(power: torch.Tensor, dynamic_range_db: float) -> torch.Tensor:
     """``(..., bins, frames)`` power -> dB, floored ``dynamic_range_db`` below each spectrogram's peak."""
     db = 10 * power.clamp_min(1e-20).log10()
     peak = db.amax(dim=(-2, -1), keepdim=True)

@@ -29,7 +29,7 @@ import torch
 
 from hummingface.audio import audio_info, read_audio, to_int16, write_audio
 from hummingface.cli_args import MAX_SEED, number
-from hummingface.constants import MAX_UPLOAD_SECONDS, note_name
+from hummingface.constants import LISTEN_STEPS, MAX_UPLOAD_SECONDS, note_name
 from hummingface.data.gm import FAMILIES
 from hummingface.device import get_device
 from hummingface.errors import UserError
@@ -118,6 +118,8 @@ class Studio:
             each new one first deletes the older ones. Gradio's ``delete_cache`` removes only the files Gradio
             wrote itself, so without this they piled up in its cache (+700 MB in a 4-minute load test). The app
             sweeps its whole cache with the same age (:func:`sweep_every`).
+        listen_steps: how long an uploaded or preset sound is listened to when the Designer starts from it
+            (:meth:`Timbre.listen`, ~0.07-0.1 s a step on two CPU cores); 0 fits its features only.
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class Studio:
         upsampler: object | None = None,
         notes_dir: str | os.PathLike | None = None,
         keep_seconds: float = 600.0,
+        listen_steps: int = LISTEN_STEPS,
     ) -> None:
         if not timbres:
             raise UserError("No timbre model found: the Designer needs at least one of " + ", ".join(TIMBRE_MODELS))
@@ -135,6 +138,7 @@ class Studio:
         self.upsampler = upsampler
         self.notes_dir = Path(notes_dir or os.environ.get(NOTES_DIR_ENV, DEFAULT_NOTES_DIR))
         self.keep_seconds = keep_seconds
+        self.listen_steps = listen_steps
         self._maps: OrderedDict[tuple[str, int, int], tuple[np.ndarray, MapView]] = OrderedDict()  # LRU
         # Explorer notes' latents fitted to their originals, by (model, map point): a click on a fitted note takes
         # 449 ms instead of 717 (benchmarks/app.py); the map's points bound the dict (2 048 x 64 floats a model).
@@ -142,7 +146,7 @@ class Studio:
 
     @classmethod
     def load(cls, weights: str | None = None, device: str | torch.device | None = None,
-             keep_seconds: float = 600.0) -> Studio:
+             keep_seconds: float = 600.0, listen_steps: int = LISTEN_STEPS) -> Studio:
         """Load every model found in ``weights`` (default ``checkpoints/``, or ``$HUMMINGFACE_WEIGHTS``).
 
         A Hub repo is downloaded when the Hub answers, else read from the local cache (see
@@ -151,7 +155,10 @@ class Studio:
         source = WeightsSource.resolve(weights)
         found = source.fetch((*TIMBRE_MODELS, *GENERATOR_MODELS, "upsampler", VOCODER))
         # One vocoder plays every note model at 44.1 kHz; weights without one play at 16 kHz.
-        vocoder = Vocoder.from_folder(found[VOCODER], device=get_device(device)) if VOCODER in found else None
+        vocoder = None
+        if VOCODER in found:
+            with torch.inference_mode(False):  # built for gradients even when loaded in inference mode: Timbre.listen
+                vocoder = Vocoder.from_folder(found[VOCODER], device=get_device(device))
         timbres = {name: Timbre.from_folder(found[name], device, vocoder) for name in TIMBRE_MODELS if name in found}
         generators = {}
         if any(name in found for name in GENERATOR_MODELS):
@@ -166,7 +173,7 @@ class Studio:
             upsampler = Upsampler.from_folder(found["upsampler"], device)
         if not timbres:
             raise UserError(f"No timbre model ({', '.join(TIMBRE_MODELS)}) was found in the weights {source}.")
-        return cls(timbres, generators, upsampler, keep_seconds=keep_seconds)
+        return cls(timbres, generators, upsampler, keep_seconds=keep_seconds, listen_steps=listen_steps)
 
     # -- Designer -------------------------------------------------------------------------------------
 
@@ -213,7 +220,7 @@ class Studio:
         """An uploaded or preset sound -> (its latent ``(D,)``, its MIDI pitch: given, else the pyin estimate, its
         vibrato as measured)."""
         audio, sr = read_audio(sound, mono=True, max_seconds=MAX_UPLOAD_SECONDS)
-        return self.timbre(model).analyse(audio, sr, pitch)
+        return self.timbre(model).analyse(audio, sr, pitch, listen_steps=self.listen_steps)
 
     def randomise(self, model: str, seed: int) -> torch.Tensor:
         """A seeded random latent ``(D,)`` from the model's latent distribution."""
@@ -383,12 +390,13 @@ class Studio:
         original, original_rate, where = self._original(note_id, timbre.sample_rate)
         # The latent holds neither the original's vibrato nor its exact loudness: the reconstruction is played as
         # the original was (hummingface.performance), and its vibrato is measured for "Send to Designer". With the
-        # original at hand, the map's latent (the encoder's guess) is refined to it, as an upload's is.
+        # original at hand, the map's latent (the encoder's guess) is refined to it, as an upload's is -- but not
+        # listened to (Timbre.listen): a click is a preview, and seconds of CPU a click would starve a busy Space.
         vibrato = measure_vibrato(original, original_rate, pitch) if original is not None else Vibrato()
         performance = timbre.performance(original, original_rate, pitch) if original is not None else None
         if original is not None:
             if (model, index) not in self._fits:
-                self._fits[model, index] = timbre.fit(original, original_rate, pitch)
+                self._fits[model, index] = timbre.fit(original, original_rate, pitch, listen_steps=0)
             latent = self._fits[model, index]
         reconstruction = timbre.decode(latent, pitch=pitch, performance=performance)
         labels = (

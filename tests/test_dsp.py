@@ -3,6 +3,7 @@
 import math
 
 import librosa
+import numpy as np
 import pytest
 import torch
 
@@ -174,3 +175,18 @@ def test_lsd_db_counts_only_the_bins_it_is_told_to():
     full = lsd_db(reference, estimate)
     below, above = (lsd_db(reference, estimate, counted=mask) for mask in (hz < 4000, hz >= 4000))
     assert below < 0.15 * full and above > 0.95 * full and full > 3
+
+
+def test_fft_resampling_keeps_what_lies_below_the_new_nyquist_and_passes_gradients():
+    from hummingface.audio import resample
+    from hummingface.dsp import resample_fft
+
+    t = np.arange(44100) / 44100
+    tone = np.sin(2 * np.pi * 1000 * t) + 0.5 * np.sin(2 * np.pi * 11000 * t)  # 11 kHz is above 16 kHz's Nyquist
+    audio = torch.tensor(tone, dtype=torch.float32, requires_grad=True)
+    low = resample_fft(audio, 16000)
+    expected = np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
+    assert low.shape == (16000,) and np.abs(low.detach().numpy() - expected).max() < 1e-3
+    assert np.abs(low.detach().numpy() - resample(tone, 44100, 16000))[200:-200].max() < 1e-2  # as soxr hears it
+    (gradient,) = torch.autograd.grad(low.square().sum(), audio)
+    assert torch.isfinite(gradient).all()

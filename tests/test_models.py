@@ -269,3 +269,36 @@ def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name, tmp
     assert not np.allclose(model.reconstruct(note, 16000, 57), model.reconstruct(note, 16000, 57, refine_steps=0))
     assert not torch.allclose(model.analyse(note, 16000, 57)[0], latent)
     assert torch.allclose(model.analyse(note, 16000, 57, refine_steps=0)[0], latent)
+
+
+def test_listening_fits_how_the_note_sounds_and_leaves_the_weights():
+    """A recording the models can play (another latent's note, played with a known performance), approached from
+    a latent that plays it less well."""
+    from hummingface.metrics import lsd_db
+    from hummingface.models.vocoder import Vocoder, VocoderConfig
+    from hummingface.performance import Performance
+
+    torch.manual_seed(0)
+    vocoder = Vocoder(VocoderConfig(width=8, dilations=(1,), pitch_embedding=4, n_envelope=8, n_detail=4, n_noise=8))
+    model = Timbre(tiny("cvae"), vocoder=vocoder)
+    latent = torch.zeros(TINY.latent_size)
+    target = 2 * torch.randn(latent.shape, generator=torch.Generator().manual_seed(1))
+    performance = Performance(torch.zeros(251), model.spectrogram.loudness_db(model.decode_features(target, 57)), 62.5)
+    recording = model.decode(target, 57, performance=performance)
+
+    def distance(z: torch.Tensor) -> float:
+        played = model.decode(z, 57, performance=performance)
+        return float(lsd_db(torch.from_numpy(recording), torch.from_numpy(played), 2048, 512))
+
+    assert distance(target) == 0 and distance(latent) > 0.1
+    with torch.inference_mode():  # as the app's handlers call it
+        listened = model.listen(latent, recording, 44100, 57, steps=10, performance=performance)
+    assert listened.shape == latent.shape and distance(listened) < 0.7 * distance(latent)
+    assert all(p.grad is None for p in (*model.model.parameters(), *vocoder.parameters()))
+    assert torch.equal(model.listen(latent, recording, 44100, 57, steps=0), latent)
+    assert torch.equal(Timbre(tiny("cvae")).listen(latent, recording, 44100, 57), latent)  # no vocoder, no ears
+    # Recordings are listened to by default: reconstructions, and the latent "Use this sound" starts from.
+    assert not np.allclose(model.reconstruct(recording, 44100, 57),
+                           model.reconstruct(recording, 44100, 57, listen_steps=0))
+    assert not torch.allclose(model.analyse(recording, 44100, 57)[0],
+                              model.analyse(recording, 44100, 57, listen_steps=0)[0])

@@ -15,7 +15,13 @@ from hummingface.dsp import LogCompression
 from hummingface.errors import UserError
 from hummingface.models import AutoencoderConfig, Timbre
 from hummingface.models.autoencoder import SILENCE
-from hummingface.train.autoencoder import AutoencoderTask, AutoencoderTrainConfig, recolour
+from hummingface.train.autoencoder import (
+    AutoencoderTask,
+    AutoencoderTrainConfig,
+    blend,
+    blend_partners,
+    recolour,
+)
 from hummingface.train.data import load_features
 from hummingface.train.engine import train
 
@@ -99,6 +105,32 @@ def test_recolour_colours_half_the_notes_within_bounds_and_keeps_silence():
     assert torch.equal(recolour(features, 12.0, np.random.default_rng(0)), coloured)
 
 
+def test_blend_layers_some_notes_by_adding_powers():
+    log = LogCompression()
+    features = torch.full((64, 128, 20), -0.5)
+    features[..., 15:] = SILENCE
+    partners = torch.full((64, 128, 20), -0.5)
+    partners[:, :64] = SILENCE  # the partner sounds in the top half of the bands only
+    layered = blend(features, partners, np.random.default_rng(0), share=0.5)
+    changed = (layered != features).flatten(1).any(1)
+    assert 16 < int(changed.sum()) < 48  # about half the notes
+    assert torch.equal(layered[~changed], features[~changed])
+    gain_db = (layered - features)[changed] * log.scale * 20 / math.log(10)
+    assert torch.equal(gain_db[:, :64, :15], torch.zeros_like(gain_db[:, :64, :15]))  # a silent partner adds nothing
+    # Two equal powers add 3 dB; a partner 18 dB down adds 0.07 dB.
+    assert 0.07 - 1e-3 <= float(gain_db[:, 64:, :15].min()) and float(gain_db[:, 64:, :15].max()) <= 3.01
+    assert float(layered[changed][:, 64:, 15:].max()) < -0.5  # where only the partner sounds, it sounds, quieter
+    assert torch.equal(blend(features, partners, np.random.default_rng(0), share=0.5), layered)
+
+
+def test_blend_partners_sound_at_harmonic_intervals():
+    notes_by_pitch = {pitch: np.array([pitch * 10, pitch * 10 + 1]) for pitch in range(24, 97)}
+    pitch = np.full(400, 60)
+    partners = blend_partners(pitch, notes_by_pitch, np.random.default_rng(0))
+    assert set(np.unique(partners // 10)) == {60, 72, 79, 84}  # unison, octave, twelfth, double octave
+    assert set(blend_partners(np.full(50, 96), notes_by_pitch, np.random.default_rng(0)) // 10) == {96}  # the top
+
+
 @pytest.mark.parametrize("name", ["ae", "mog-vae"])
 def test_one_training_step_writes_a_loadable_checkpoint(corpus, tmp_path, name):
     out = tmp_path / name
@@ -131,10 +163,11 @@ def test_training_learns_and_resumes(corpus, tmp_path):
 def test_cli_train_reconstruct_generate(corpus, tmp_path, capsys):
     checkpoints = tmp_path / "checkpoints"
     args = ["train", "cvae", "--data", str(corpus), "--out", str(checkpoints / "cvae"), "--max-steps", "1", *TINY_ARGS,
-            "--recolour-db", "12"]
+            "--recolour-db", "12", "--blend-share", "0.5"]
     assert main(args) == 0
     assert "1 steps" in capsys.readouterr().out
     assert AutoencoderTrainConfig.load(checkpoints / "cvae").recolour_db == 12
+    assert AutoencoderTrainConfig.load(checkpoints / "cvae").blend_share == 0.5
 
     inputs = tmp_path / "in"
     inputs.mkdir()

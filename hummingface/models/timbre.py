@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from hummingface.audio import fit_length, resample
-from hummingface.constants import NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
+from hummingface.constants import LISTEN_STEPS, NOTE_SAMPLES, REFINE_STEPS, SAMPLE_RATE
 from hummingface.data.gm import family_index
 from hummingface.device import get_device
-from hummingface.dsp import NoteSpectrogram
+from hummingface.dsp import STFT, NoteSpectrogram
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource, model_class
 from hummingface.latent import LatentSpace, interpolate
+from hummingface.metrics import clipped_db
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
 from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
 from hummingface.models.vocoder import Vocoder
@@ -43,6 +44,12 @@ from hummingface.vibrato import PitchBend, Vibrato, measure_vibrato
 LATENT_FILE = "latent.safetensors"
 REFINE_LR = 0.05  # Adam's step on the latent, in prior standard deviations
 REFINE_PRIOR_WEIGHT = 1e-3  # the pull towards the prior's centre, against the features' L1 (~0.05 at the start)
+LISTEN_LR = 0.1  # Adam's step on the latent in Timbre.listen
+# Timbre.listen hears notes as benchmarks/notes44.py scores them: an STFT of 2048 / 512 samples at 44.1 kHz, each
+# spectrogram floored this many dB below its peak. Its distance (~4 dB) is divided by LISTEN_DB_SCALE, so that it
+# outweighs the features' L1 that keeps the latent alone in shape (~0.05) but not by orders of magnitude.
+LISTEN_FFT, LISTEN_HOP, LISTEN_RANGE_DB, LISTEN_DB_SCALE = 2048, 512, 80.0, 10.0
+LISTEN_BAND = 0.9  # of a recording's Nyquist frequency: above it a resampled recording holds nothing to hear
 
 
 class Timbre:
@@ -187,20 +194,26 @@ class Timbre:
         return self.output(features, pitch, bend)
 
     def analyse(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
-                refine_steps: int = REFINE_STEPS) -> tuple[torch.Tensor, int, Vibrato]:
+                refine_steps: int = REFINE_STEPS, listen_steps: int = LISTEN_STEPS
+                ) -> tuple[torch.Tensor, int, Vibrato]:
         """A recorded note -> its latent ``(latent_size,)`` (:meth:`fit`), its MIDI pitch (given, else the pyin
         estimate) and its vibrato, which the latent does not hold (:func:`~hummingface.vibrato.measure_vibrato`)."""
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        return self.fit(note, SAMPLE_RATE, pitch, refine_steps), pitch, measure_vibrato(note, SAMPLE_RATE, pitch)
+        latent = self.fit(audio, sr, pitch, refine_steps, listen_steps)
+        return latent, pitch, measure_vibrato(note, SAMPLE_RATE, pitch)
 
     def fit(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
-            refine_steps: int = REFINE_STEPS) -> torch.Tensor:
+            refine_steps: int = REFINE_STEPS, listen_steps: int = LISTEN_STEPS,
+            performance: Performance | None = None) -> torch.Tensor:
         """A recorded note of MIDI ``pitch`` (needed by the ``cvae`` only) -> the latent ``(latent_size,)`` that
-        plays it best: :meth:`encode`'s guess, moved by ``refine_steps`` of :meth:`refine`."""
+        plays it best: :meth:`encode`'s guess, moved by ``refine_steps`` of :meth:`refine`, then by
+        ``listen_steps`` of :meth:`listen` (played with ``performance``, else the recording's own)."""
         features = self.features(audio, sr)
         latent = self.encode_features(features[None], pitch)[0]
-        return self.refine(latent, features, pitch, refine_steps) if refine_steps else latent
+        if refine_steps:
+            latent = self.refine(latent, features, pitch, refine_steps)
+        return self.listen(latent, audio, sr, pitch, listen_steps, performance) if listen_steps else latent
 
     def performance(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int) -> Performance:
         """How a recording of MIDI ``pitch`` was played: its loudness and pitch curves, which the latent does not
@@ -208,13 +221,15 @@ class Timbre:
         return measure_performance(as_note(audio, sr), self.spectrogram, pitch)
 
     def reconstruct(self, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
-                    refine_steps: int = REFINE_STEPS) -> np.ndarray:
+                    refine_steps: int = REFINE_STEPS, listen_steps: int = LISTEN_STEPS) -> np.ndarray:
         """A note through the model and back, played as the recording was: its latent (:meth:`fit`, with
-        ``refine_steps`` of :meth:`refine`) decoded with its :meth:`performance`; float32 ``(samples,)``."""
+        ``refine_steps`` of :meth:`refine` and ``listen_steps`` of :meth:`listen`) decoded with its
+        :meth:`performance`; float32 ``(samples,)``."""
         note = as_note(audio, sr)
         pitch = note_pitch(note, pitch)
-        latent = self.fit(note, SAMPLE_RATE, pitch, refine_steps)
-        return self.decode(latent, pitch, performance=self.performance(note, SAMPLE_RATE, pitch))
+        performance = self.performance(note, SAMPLE_RATE, pitch)
+        latent = self.fit(audio, sr, pitch, refine_steps, listen_steps, performance)
+        return self.decode(latent, pitch, performance=performance)
 
     def refine(self, latent: torch.Tensor, features: torch.Tensor, pitch: int | None = None,
                steps: int = 25) -> torch.Tensor:
@@ -242,6 +257,58 @@ class Timbre:
                 played = self.spectrogram.with_loudness(decoded, loudness_db)
                 error = ((decoded - target).abs().mean() + (played - target).abs().mean()) / 2
                 loss = error + REFINE_PRIOR_WEIGHT * z.square().mean()
+                (z.grad,) = torch.autograd.grad(loss, z)  # the latent's gradient only: the weights stay untouched
+                optimiser.step()
+        return z.detach()[0].cpu()
+
+    def listen(self, latent: torch.Tensor, audio: np.ndarray | torch.Tensor, sr: int, pitch: int | None = None,
+               steps: int = LISTEN_STEPS, performance: Performance | None = None) -> torch.Tensor:
+        """A latent ``(latent_size,)`` moved by ``steps`` Adam steps so that the note it plays -- through the
+        vocoder, with the recording's :meth:`performance` (or ``performance``), as :meth:`reconstruct` plays it --
+        sounds closer to the recording ``audio`` at ``sr`` Hz; unchanged without a vocoder.
+
+        :meth:`refine` fits the 16-kHz mel features, but what a listener hears is the vocoder's reading of them:
+        its noise sits at each band's level between the partials, so the blur a latent leaves there (an unheard
+        organ's valleys filled) becomes hiss, and the top octave is its guess from the bands below. Here the
+        latent is judged by its sound instead: the log-spectral distance (dB, floored :data:`LISTEN_RANGE_DB`
+        below each spectrogram's peak, bins under :data:`LISTEN_BAND` of the recording's Nyquist frequency) between
+        the vocoder's note, equaliser included, and the recording at the vocoder's rate; plus the features' L1
+        of the latent alone, so that "Use this sound" keeps its shape, and :meth:`refine`'s pull towards the
+        prior's centre. Gradients flow through the cvae's decoder, the vocoder and its equaliser (heard through
+        an FFT resampler, :func:`~hummingface.dsp.resample_fft`), never into their weights. Figures in README
+        ("Notes at 44.1 kHz"): on held-out instruments it is what brings reconstructions within the target.
+        """
+        vocoder = self.output.vocoder
+        if vocoder is None or not steps:
+            return latent
+        note = as_note(audio, sr)
+        pitch = note_pitch(note, pitch)
+        performance = performance if performance is not None else self.performance(note, SAMPLE_RATE, pitch)
+        recording = as_note(audio, sr, vocoder.config.sample_rate, vocoder.config.samples)
+        played_pitch = float(pitch if self.conditional else self.held_pitch(latent))
+        # Everything the loop reads is made here, outside inference mode (a caller's would make inference tensors,
+        # which autograd cannot save).
+        with torch.inference_mode(False), torch.enable_grad():
+            features = self.features(note, SAMPLE_RATE).clone()[None]
+            stft = STFT(LISTEN_FFT, LISTEN_HOP).to(self.device)
+            target = clipped_db(stft(torch.from_numpy(recording).to(self.device)).abs().square(), LISTEN_RANGE_DB)
+            hz = torch.arange(target.shape[-2], device=self.device) * (vocoder.config.sample_rate / LISTEN_FFT)
+            heard_bins = (hz < LISTEN_BAND * min(int(sr), vocoder.config.sample_rate) / 2).float()[:, None]
+            played_pitch = torch.tensor([played_pitch], device=self.device)
+            f0, cents = vocoder.bent(played_pitch, performance, features.shape[-1])
+            loudness_db = performance.loudness_db.clone().to(self.device)
+            cond = self._pitch(pitch, 1)
+            z = latent.detach().clone().to(self.device).reshape(1, -1).requires_grad_(True)
+            optimiser = torch.optim.Adam([z], lr=LISTEN_LR)
+            for _ in range(int(steps)):
+                decoded = self.model.decode_features(z, cond)
+                played = self.spectrogram.with_loudness(decoded, loudness_db)
+                sound = vocoder.equalise(vocoder(played, played_pitch, f0, bend=cents)[0], played)[0]
+                difference = (clipped_db(stft(sound).abs().square(), LISTEN_RANGE_DB) - target) * heard_bins
+                # LSD_dB: per-frame RMS over the bins, averaged over frames (smoothed at 0, where sqrt has no slope)
+                distance = (difference.square().mean(-2) + 1e-6).sqrt().mean()
+                loss = (distance / LISTEN_DB_SCALE + (decoded - features).abs().mean()
+                        + REFINE_PRIOR_WEIGHT * z.square().mean())
                 (z.grad,) = torch.autograd.grad(loss, z)  # the latent's gradient only: the weights stay untouched
                 optimiser.step()
         return z.detach()[0].cpu()
@@ -337,14 +404,16 @@ class Timbre:
 
 
 
-def as_note(audio: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
-    """Audio ``(samples,)`` or ``(channels, samples)`` at ``sr`` Hz -> float32 ``(64000,)``: mono, 16 kHz, 4 s."""
+def as_note(audio: np.ndarray | torch.Tensor, sr: int, sample_rate: int = SAMPLE_RATE, samples: int = NOTE_SAMPLES
+            ) -> np.ndarray:
+    """Audio ``(samples,)`` or ``(channels, samples)`` at ``sr`` Hz -> float32 ``(samples,)``: mono, at
+    ``sample_rate``, 4 s (the models' 64 000 samples at 16 kHz by default)."""
     audio = np.asarray(audio.cpu() if isinstance(audio, torch.Tensor) else audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=0)
     if audio.ndim != 1 or audio.size == 0:
         raise UserError(f"Audio must be (samples,) or (channels, samples) and not empty, not {audio.shape}.")
-    return fit_length(resample(audio, int(sr), SAMPLE_RATE), NOTE_SAMPLES)
+    return fit_length(resample(audio, int(sr), sample_rate), samples)
 
 
 def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, seconds: float = 2.5) -> float | None:

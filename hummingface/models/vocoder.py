@@ -99,7 +99,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hummingface.audio import peak_limit, resample
-from hummingface.dsp import STFT, LogCompression, NoteSpectrogram, SpectrogramConfig
+from hummingface.dsp import STFT, LogCompression, NoteSpectrogram, SpectrogramConfig, resample_fft
 from hummingface.hub import Pretrained
 from hummingface.vibrato import PitchBend
 
@@ -470,16 +470,24 @@ class Vocoder(Pretrained):
         features = features.reshape(-1, *features.shape[-2:]).to(self.noise_stft.window.device).float()
         pitch = torch.as_tensor(pitch, dtype=torch.float32, device=features.device).reshape(-1)
         pitch = pitch.expand(features.shape[0])
-        cents = f0 = None
-        if bend is not None:
-            seconds = torch.arange(features.shape[-1]) / self.config.frame_rate
-            cents = bend.cents(seconds).float().to(features.device)
-            if bend.holds_tuning:  # a recording's measured pitch: played as it is, not beside a guessed detune
-                f0, cents = midi_to_hz(pitch)[:, None] * 2.0 ** (cents / 1200.0), None
+        f0, cents = self.bent(pitch, bend, features.shape[-1])
         aim = features if aim is None else aim.reshape(features.shape).to(features.device).float()
         audio = self.equalise(self(features, pitch, f0, bend=cents)[0].float(), aim)
         audio = peak_limit(audio.cpu().numpy())
         return audio[0] if single else audio
+
+    def bent(self, pitch: torch.Tensor, bend: PitchBend | None, frames: int
+             ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """MIDI ``pitch`` ``(B,)`` moved by ``bend`` over ``frames`` feature frames -> what :meth:`forward` takes:
+        ``(f0, None)``, f0 ``(B, frames)`` Hz, for a bend that holds the tuning (a recording's measured pitch, played
+        as it is, not beside a guessed detune); ``(None, cents)``, cents ``(frames,)``, for one that swings around
+        the predicted deviation (a vibrato); ``(None, None)`` without a bend."""
+        if bend is None:
+            return None, None
+        cents = bend.cents(torch.arange(frames) / self.config.frame_rate).float().to(pitch.device)
+        if bend.holds_tuning:
+            return midi_to_hz(pitch)[:, None] * 2.0 ** (cents / 1200.0), None
+        return None, cents
 
     def equalise(self, audio: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """Audio ``(B, samples)`` filtered so that it reads ``features`` ``(B, n_mels, T)`` below :data:`TRUSTED_HZ`.
@@ -508,8 +516,12 @@ class Vocoder(Pretrained):
         92.9 %, four organs at MIDI 54-80; ``benchmarks/notes44.py``, scratch check of the same samples). So 12.
         """
         config = self.config
-        heard = self.analysis(torch.from_numpy(resample(audio.cpu().numpy(), config.sample_rate,
-                                                        config.spectrogram.sample_rate)).to(audio.device))
+        rate = config.spectrogram.sample_rate
+        if audio.requires_grad:  # a latent refined through the vocoder (Timbre.listen): soxr has no gradient
+            heard = self.analysis(resample_fft(audio, round(audio.shape[-1] * rate / config.sample_rate)))
+        else:
+            heard = self.analysis(torch.from_numpy(resample(audio.cpu().numpy(), config.sample_rate, rate)
+                                                   ).to(audio.device))
         frames = min(heard.shape[-1], features.shape[-1])
         lack = ((features[..., :frames] - heard[..., :frames]) * self.log.scale).clamp(-EQUALISER_LIMIT,
                                                                                        EQUALISER_LIMIT)

@@ -61,6 +61,9 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
             parser.add_argument("--recolour-db", type=bounded(float, 0, 48),
                                 help="hear half of the training notes through a random colour of up to this many dB "
                                 "a band (default 0: off)")
+            parser.add_argument("--blend-share", type=bounded(float, 0, 1),
+                                help="share of the training notes heard layered with another at a harmonic pitch "
+                                "(default 0: off)")
             if name != "ae":
                 parser.add_argument("--beta", type=AMOUNT, help="final KL weight (default 0.1)")
                 parser.add_argument("--kl-warmup", type=bounded(int, 0),
