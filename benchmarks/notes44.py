@@ -747,9 +747,9 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="checkpoints", help="folder holding the --models checkpoints")
     parser.add_argument("--refine-steps", type=lambda text: [int(n) for n in text.split(",")],
                         default=[0, 25], help="--sections refine: refine step counts compared without listening")
-    parser.add_argument("--listen-steps", type=lambda text: [int(n) for n in text.split(",")],
+    parser.add_argument("--listen-steps", type=lambda text: [int(n) for n in text.split(",") if n],
                         default=[30, 60, 120], help="--sections refine: listen step counts compared, after "
-                        f"{REFINE_STEPS} refine steps")
+                        f"{REFINE_STEPS} refine steps ('' for none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
