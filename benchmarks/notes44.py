@@ -196,8 +196,7 @@ def fit_latent(timbre: Timbre, features: torch.Tensor, pitch: int, recording: np
     if refine_steps:
         latent = timbre.refine(latent, features, given, refine_steps)
     if recording is not None and listen_steps:
-        with torch.inference_mode(False):  # the listener's spectrogram must not hold inference tensors
-            listener = Timbre(timbre.model, timbre.latent, vocoder)
+        listener = Timbre(timbre.model, timbre.latent, vocoder)  # the benchmark's timbre plays at 16 kHz
         latent = listener.listen(latent, recording, RATE, pitch, listen_steps, performance)
     return latent
 

@@ -190,8 +190,14 @@ class Pretrained(nn.Module):
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, device: str | torch.device | None = None):
-        """Load a checkpoint folder laid out as ``save_pretrained`` writes it."""
-        folder = Path(folder)
+        """Load a checkpoint folder laid out as ``save_pretrained`` writes it -- outside inference mode even when
+        called inside it (an app handler, a benchmark): ``Timbre.refine`` and ``Timbre.listen`` take gradients
+        through the weights and buffers, and autograd refuses tensors created in inference mode."""
+        with torch.inference_mode(False):
+            return cls._from_folder(Path(folder), device)
+
+    @classmethod
+    def _from_folder(cls, folder: Path, device: str | torch.device | None):
         config = read_config(folder / CONFIG_NAME, cls.config_class, cls.model_type)
         try:
             model = cls(config)

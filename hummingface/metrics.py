@@ -33,10 +33,18 @@ def lsd_db(
     stft = STFT(n_fft, hop_length).to(reference.device)
     ref_db = clipped_db(stft(reference[..., :length]).abs().square(), dynamic_range_db)
     est_db = clipped_db(stft(estimate[..., :length]).abs().square(), dynamic_range_db)
-    difference = ref_db - est_db
+    return lsd_of_db(ref_db, est_db, counted)
+
+
+def lsd_of_db(reference_db: torch.Tensor, estimate_db: torch.Tensor, counted: torch.Tensor | None = None,
+              smoothing: float = 0.0) -> torch.Tensor:
+    """:func:`lsd_db` of two :func:`clipped_db` spectrograms ``(..., bins, frames)`` -> ``(...)`` dB. ``smoothing``
+    (dB squared) is added under each frame's square root: a loss needs it where a frame matches exactly, since
+    sqrt has no slope at 0 (:meth:`hummingface.models.timbre.Timbre.listen`)."""
+    difference = reference_db - estimate_db
     if counted is not None:
         difference = difference * counted.to(difference.device)[:, None]
-    return difference.square().mean(dim=-2).sqrt().mean(dim=-1)
+    return (difference.square().mean(dim=-2) + smoothing).sqrt().mean(dim=-1)
 
 
 def clipped_db(power: torch.Tensor, dynamic_range_db: float) -> torch.Tensor:

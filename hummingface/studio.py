@@ -155,10 +155,7 @@ class Studio:
         source = WeightsSource.resolve(weights)
         found = source.fetch((*TIMBRE_MODELS, *GENERATOR_MODELS, "upsampler", VOCODER))
         # One vocoder plays every note model at 44.1 kHz; weights without one play at 16 kHz.
-        vocoder = None
-        if VOCODER in found:
-            with torch.inference_mode(False):  # built for gradients even when loaded in inference mode: Timbre.listen
-                vocoder = Vocoder.from_folder(found[VOCODER], device=get_device(device))
+        vocoder = Vocoder.from_folder(found[VOCODER], device=get_device(device)) if VOCODER in found else None
         timbres = {name: Timbre.from_folder(found[name], device, vocoder) for name in TIMBRE_MODELS if name in found}
         generators = {}
         if any(name in found for name in GENERATOR_MODELS):

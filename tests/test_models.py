@@ -271,7 +271,7 @@ def test_refining_a_latent_fits_the_note_better_and_leaves_the_weights(name, tmp
     assert torch.allclose(model.analyse(note, 16000, 57, refine_steps=0)[0], latent)
 
 
-def test_listening_fits_how_the_note_sounds_and_leaves_the_weights():
+def test_listening_fits_how_the_note_sounds_and_leaves_the_weights(tmp_path):
     """A recording the models can play (another latent's note, played with a known performance), approached from
     a latent that plays it less well."""
     from hummingface.metrics import lsd_db
@@ -297,6 +297,12 @@ def test_listening_fits_how_the_note_sounds_and_leaves_the_weights():
     assert all(p.grad is None for p in (*model.model.parameters(), *vocoder.parameters()))
     assert torch.equal(model.listen(latent, recording, 44100, 57, steps=0), latent)
     assert torch.equal(Timbre(tiny("cvae")).listen(latent, recording, 44100, 57), latent)  # no vocoder, no ears
+    # A vocoder loaded inside inference mode (as a handler or a benchmark may) listens too.
+    vocoder.save_pretrained(tmp_path / "vocoder")
+    with torch.inference_mode():
+        loaded = Timbre(model.model, vocoder=Vocoder.from_folder(tmp_path / "vocoder"))
+        assert torch.allclose(loaded.listen(latent, recording, 44100, 57, steps=10, performance=performance),
+                              listened)
     # Recordings are listened to by default: reconstructions, and the latent "Use this sound" starts from.
     assert not np.allclose(model.reconstruct(recording, 44100, 57),
                            model.reconstruct(recording, 44100, 57, listen_steps=0))

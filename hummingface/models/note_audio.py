@@ -63,7 +63,4 @@ def load_vocoder(weights: str | None, device: torch.device, name: str | None = V
     if name is None:
         return None
     folder = WeightsSource.resolve(weights).fetch([name]).get(name)
-    if folder is None:
-        return None
-    with torch.inference_mode(False):  # built for gradients even when loaded in inference mode: Timbre.listen
-        return Vocoder.from_folder(folder, device=device)
+    return Vocoder.from_folder(folder, device=device) if folder is not None else None

@@ -34,7 +34,7 @@ from hummingface.dsp import STFT, NoteSpectrogram
 from hummingface.errors import UserError
 from hummingface.hub import WeightsSource, model_class
 from hummingface.latent import LatentSpace, interpolate
-from hummingface.metrics import clipped_db
+from hummingface.metrics import clipped_db, lsd_of_db
 from hummingface.models.autoencoder import MODELS, NoteAutoencoder
 from hummingface.models.note_audio import VOCODER, NoteAudio, load_vocoder
 from hummingface.models.vocoder import Vocoder
@@ -93,10 +93,7 @@ class Timbre:
         from pathlib import Path
 
         folder = Path(folder)
-        # Built outside inference mode even when loaded inside it: refine() takes gradients through the model,
-        # and autograd refuses weights and buffers created in inference mode.
-        with torch.inference_mode(False):
-            model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
+        model = model_class(folder, MODELS).from_folder(folder, device=get_device(device))
         latent = LatentSpace.load(folder / LATENT_FILE) if (folder / LATENT_FILE).is_file() else None
         timbre = cls(model, latent, vocoder)
         timbre.folder = folder
@@ -293,7 +290,7 @@ class Timbre:
             stft = STFT(LISTEN_FFT, LISTEN_HOP).to(self.device)
             target = clipped_db(stft(torch.from_numpy(recording).to(self.device)).abs().square(), LISTEN_RANGE_DB)
             hz = torch.arange(target.shape[-2], device=self.device) * (vocoder.config.sample_rate / LISTEN_FFT)
-            heard_bins = (hz < LISTEN_BAND * min(int(sr), vocoder.config.sample_rate) / 2).float()[:, None]
+            heard_bins = hz < LISTEN_BAND * min(int(sr), vocoder.config.sample_rate) / 2
             played_pitch = torch.tensor([played_pitch], device=self.device)
             f0, cents = vocoder.bent(played_pitch, performance, features.shape[-1])
             loudness_db = performance.loudness_db.clone().to(self.device)
@@ -304,9 +301,8 @@ class Timbre:
                 decoded = self.model.decode_features(z, cond)
                 played = self.spectrogram.with_loudness(decoded, loudness_db)
                 sound = vocoder.equalise(vocoder(played, played_pitch, f0, bend=cents)[0], played)[0]
-                difference = (clipped_db(stft(sound).abs().square(), LISTEN_RANGE_DB) - target) * heard_bins
-                # LSD_dB: per-frame RMS over the bins, averaged over frames (smoothed at 0, where sqrt has no slope)
-                distance = (difference.square().mean(-2) + 1e-6).sqrt().mean()
+                heard = clipped_db(stft(sound).abs().square(), LISTEN_RANGE_DB)
+                distance = lsd_of_db(target, heard, heard_bins, smoothing=1e-6)
                 loss = (distance / LISTEN_DB_SCALE + (decoded - features).abs().mean()
                         + REFINE_PRIOR_WEIGHT * z.square().mean())
                 (z.grad,) = torch.autograd.grad(loss, z)  # the latent's gradient only: the weights stay untouched
